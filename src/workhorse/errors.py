@@ -1,0 +1,81 @@
+"""Every error workhorse raises derives from :class:`WorkhorseError`."""
+
+from __future__ import annotations
+
+
+class WorkhorseError(Exception):
+    """Base class of every workhorse error."""
+
+
+class ConfigurationError(WorkhorseError):
+    """A URL, option or environment variable that workhorse cannot use."""
+
+
+class MissingDependencyError(WorkhorseError, ImportError):
+    """An optional piece was used without its extra installed."""
+
+    def __init__(self, feature: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs an optional dependency: pip install 'workhorse[{extra}]'"
+        )
+        self.extra = extra
+
+
+class SerializationError(WorkhorseError, TypeError):
+    """A value (task arguments or a result) that is not JSON."""
+
+
+class UnknownTaskError(WorkhorseError, LookupError):
+    """No task is registered under that name."""
+
+
+class JobNotFoundError(WorkhorseError, LookupError):
+    """No job with that id (for this tenant)."""
+
+
+class JobStateError(WorkhorseError):
+    """The job is not in a state that allows this operation."""
+
+
+class BackendUnavailableError(WorkhorseError):
+    """The store cannot be reached; nothing was written."""
+
+
+class JobFailedError(WorkhorseError):
+    """Raised by ``job.result()`` when the job ended failed or cancelled."""
+
+    def __init__(self, job_id: int, state: str, error_type: str | None, message: str | None):
+        detail = f": {error_type}: {message}" if error_type else ""
+        super().__init__(f"job {job_id} ended {state}{detail}")
+        self.job_id = job_id
+        self.state = state
+        self.error_type = error_type
+        self.error_message = message
+
+
+class JobCancelledError(JobFailedError):
+    """Raised by ``job.result()`` for a cancelled job."""
+
+
+class ResultTimeoutError(WorkhorseError, TimeoutError):
+    """``job.result(timeout=...)`` ran out of time; the job goes on."""
+
+
+class JobTimeoutError(WorkhorseError, TimeoutError):
+    """An attempt ran past its task's timeout."""
+
+
+class LeaseExpiredError(WorkhorseError):
+    """Recorded on a job whose worker stopped renewing its lease (crashed or hung)."""
+
+
+class Cancelled(WorkhorseError):  # noqa: N818 - raised by tasks, read as a verb
+    """Raised inside a task (by ``ctx.raise_if_cancelled()``) to end it as cancelled."""
+
+
+class RetryLater(WorkhorseError):  # noqa: N818 - raised by tasks, read as an order
+    """Raise from a task to retry after ``delay`` seconds (counts an attempt)."""
+
+    def __init__(self, delay: float | None = None, reason: str = "retry requested") -> None:
+        super().__init__(reason)
+        self.delay = delay
