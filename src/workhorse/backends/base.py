@@ -206,6 +206,9 @@ class Backend(abc.ABC):
 
     capabilities: Capabilities = Capabilities()
     url: str
+    shared_across_loops: bool = False
+    """True if one instance may serve several event loops (threads) at once. The app opens
+    one instance per event loop otherwise."""
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -250,10 +253,13 @@ class Backend(abc.ABC):
         limit: int,
         lease_seconds: float,
         now: datetime | None = None,
+        job_ids: Sequence[int] | None = None,
     ) -> list[ClaimedJob]:
         """Move up to ``limit`` due jobs (queued, or scheduled with ``run_at <= now``) to
         running, highest priority first, then oldest ``run_at``, then id. Increments the
-        attempt and sets a fresh lease token; no job is ever handed to two claims."""
+        attempt and sets a fresh lease token; no job is ever handed to two claims.
+        ``job_ids`` restricts the claim to those jobs, due or not (eager mode runs the
+        job it just inserted)."""
 
     @abc.abstractmethod
     async def job_heartbeat(

@@ -1,0 +1,67 @@
+"""workhorse: durable background jobs for Python services.
+
+SQLite by default (one file, nothing to install), PostgreSQL when you outgrow one
+machine; async and sync tasks, leases that survive crashes, retries, progress,
+cancellation, a CLI, an HTTP API and a dashboard.
+"""
+
+from __future__ import annotations
+
+from workhorse.app import Workhorse
+from workhorse.context import JobContext, current_job
+from workhorse.errors import (
+    BackendUnavailableError,
+    Cancelled,
+    ConfigurationError,
+    JobCancelledError,
+    JobFailedError,
+    JobNotFoundError,
+    JobStateError,
+    JobTimeoutError,
+    LeaseExpiredError,
+    MissingDependencyError,
+    ResultTimeoutError,
+    RetryLater,
+    SerializationError,
+    UnknownTaskError,
+    WorkhorseError,
+)
+from workhorse.handle import Job
+from workhorse.jobs import JobError, JobRecord, JobState
+from workhorse.retry import Backoff, Retry
+from workhorse.settings import WorkerSettings
+from workhorse.tasks import ConfiguredTask, JobSpec, Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backoff",
+    "BackendUnavailableError",
+    "Cancelled",
+    "ConfigurationError",
+    "ConfiguredTask",
+    "Job",
+    "JobCancelledError",
+    "JobContext",
+    "JobError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobRecord",
+    "JobSpec",
+    "JobState",
+    "JobStateError",
+    "JobTimeoutError",
+    "LeaseExpiredError",
+    "MissingDependencyError",
+    "ResultTimeoutError",
+    "Retry",
+    "RetryLater",
+    "SerializationError",
+    "Task",
+    "UnknownTaskError",
+    "WorkerSettings",
+    "Workhorse",
+    "WorkhorseError",
+    "__version__",
+    "current_job",
+]

@@ -1,0 +1,89 @@
+"""Worker timing and sizing knobs, settable from code, CLI flags and environment
+variables (``WORKHORSE_<NAME>``, e.g. ``WORKHORSE_LEASE=20``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from workhorse.errors import ConfigurationError
+
+ENV_PREFIX = "WORKHORSE_"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """How a worker runs. Durations are in seconds."""
+
+    concurrency: int = 16
+    """Jobs run at the same time by one worker."""
+    queues: tuple[str, ...] | None = None
+    """Queues to take jobs from; None means every queue."""
+    lease: float = 15.0
+    """How long a claim stays valid without a heartbeat: a crashed worker's jobs run
+    again about this long after it died."""
+    heartbeat_interval: float = 2.0
+    """How often leases are renewed and cancellation requests picked up."""
+    reclaim_interval: float = 1.0
+    """How often the leader looks for expired leases and promotes due scheduled jobs."""
+    poll_interval: float = 1.0
+    """Longest wait between two looks for work when no wake-up arrives."""
+    shutdown_grace: float = 30.0
+    """On SIGTERM/SIGINT or stop: how long running jobs may finish before they are
+    cancelled and released back to the queue."""
+    cancel_grace: float = 5.0
+    """How long a running job asked to cancel may wind down before it is stopped."""
+    prune_interval: float = 60.0
+    """How often the leader deletes finished jobs past their TTL."""
+    leader_ttl: float = 10.0
+    """How long leadership (for maintenance chores) lasts without renewal."""
+    processes: int = 0
+    """Size of the process pool for tasks declared ``executor="process"``; 0 means the
+    number of CPUs."""
+    threads: int = 0
+    """Size of the thread pool for sync tasks; 0 means ``concurrency + 4``."""
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        for name in ("lease", "heartbeat_interval", "reclaim_interval", "poll_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{name} must be positive")
+        if self.heartbeat_interval >= self.lease:
+            raise ConfigurationError(
+                f"heartbeat_interval ({self.heartbeat_interval}s) must be shorter than "
+                f"the lease ({self.lease}s)"
+            )
+
+    def replace(self, **changes: Any) -> WorkerSettings:
+        """A copy with ``changes`` applied (None values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WorkerSettings:
+        """Defaults, then ``WORKHORSE_*`` environment variables, then ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _parse(name: str, raw: str) -> Any:
+    try:
+        if name == "queues":
+            queues = tuple(q.strip() for q in raw.split(",") if q.strip())
+            return queues or None
+        if name in {"concurrency", "processes", "threads"}:
+            return int(raw)
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"environment variable {ENV_PREFIX}{name.upper()}={raw!r} is not a valid value"
+        ) from None

@@ -1,0 +1,234 @@
+"""Tasks: functions registered with an app, and the typed calls that enqueue them."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
+
+from workhorse import serialization
+from workhorse._portal import Portal
+from workhorse.backends.base import NewJob
+from workhorse.retry import Retry
+
+if TYPE_CHECKING:
+    from workhorse.app import Workhorse
+    from workhorse.handle import Job
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Executor = Literal["async", "thread", "process"]
+"""Where a task runs: on the worker's event loop (async functions), in its thread pool
+(sync functions, the default for them), or in its process pool (CPU-bound sync
+functions, opt-in)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueOptions:
+    """Per-call settings that override the task's defaults. None means "the task's"."""
+
+    queue: str | None = None
+    priority: int | None = None
+    delay: float | timedelta | None = None
+    run_at: datetime | None = None
+    tenant: str | None = None
+    labels: Mapping[str, str] | None = None
+    unique_key: str | None = None
+    max_attempts: int | None = None
+    timeout: float | None = None
+    parent_id: int | None = None
+    meta: Mapping[str, Any] | None = None
+
+    def merged(self, other: EnqueueOptions) -> EnqueueOptions:
+        """These options with ``other``'s non-None values on top."""
+        changes = {
+            name: getattr(other, name)
+            for name in self.__dataclass_fields__
+            if getattr(other, name) is not None
+        }
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec(Generic[R]):
+    """A task call not yet enqueued: pass a list of them to ``app.enqueue_many``."""
+
+    task: Task[Any, R]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    options: EnqueueOptions = field(default_factory=EnqueueOptions)
+
+    def to_new_job(self) -> NewJob:
+        """The row to insert. Raises ``SerializationError`` if arguments are not JSON."""
+        return self.task._new_job(self.args, self.kwargs, self.options)
+
+
+class _Enqueuer(Generic[P, R]):
+    """``call``/``enqueue``/``enqueue_sync`` shared by a task and its configured copies."""
+
+    _task: Task[P, R]
+    _options: EnqueueOptions
+
+    @property
+    def _portal(self) -> Portal:
+        return self._task.app._portal
+
+    def call(self, *args: P.args, **kwargs: P.kwargs) -> JobSpec[R]:
+        """Describe a call without enqueuing it (for ``app.enqueue_many``)."""
+        return JobSpec(self._task, args, kwargs, self._options)
+
+    async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        """Store a job that runs this task with these arguments; return its handle.
+
+        Raises ``SerializationError`` (nothing stored) if an argument is not JSON."""
+        jobs = await self._task.app.enqueue_many([self.call(*args, **kwargs)])
+        return jobs[0]
+
+    def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        """Blocking version of :meth:`enqueue`, for sync code."""
+        return self._portal.run(self.enqueue(*args, **kwargs))
+
+    def options(
+        self,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        delay: float | timedelta | None = None,
+        run_at: datetime | None = None,
+        tenant: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        parent_id: int | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> ConfiguredTask[P, R]:
+        """A copy of this task whose enqueues use these settings::
+
+            await send_email.options(delay=60, priority=5).enqueue("a@b.c")
+        """
+        extra = EnqueueOptions(
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            run_at=run_at,
+            tenant=tenant,
+            labels=labels,
+            unique_key=unique_key,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            parent_id=parent_id,
+            meta=meta,
+        )
+        return ConfiguredTask(self._task, self._options.merged(extra))
+
+
+class ConfiguredTask(_Enqueuer[P, R]):
+    """A task with per-call options applied (see :meth:`Task.options`)."""
+
+    def __init__(self, task: Task[P, R], options: EnqueueOptions) -> None:
+        self._task = task
+        self._options = options
+
+
+class Task(_Enqueuer[P, R]):
+    """A function registered with an app under a stable name.
+
+    Calling the task calls the function directly; ``enqueue`` stores a job for a worker.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, Any],
+        *,
+        app: Workhorse,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        retry: Retry | int | None = None,
+        timeout: float | None = None,
+        unique: bool | Callable[..., str] = False,
+        tenant: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        result_ttl: float | timedelta | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.fn = fn
+        self.app = app
+        self.name = name or f"{fn.__module__}.{fn.__qualname__}"
+        self.queue = queue
+        self.priority = priority
+        self.retry = Retry(max_attempts=retry) if isinstance(retry, int) else retry or Retry()
+        self.timeout = timeout
+        self.unique = unique
+        self.tenant = tenant
+        self.labels = dict(labels or {})
+        self.result_ttl = _seconds(result_ttl)
+        self.is_async = inspect.iscoroutinefunction(fn)
+        if executor is None:
+            executor = "async" if self.is_async else "thread"
+        if executor == "async" and not self.is_async:
+            raise ValueError(f"task {self.name!r}: executor='async' needs an async function")
+        if executor != "async" and self.is_async:
+            raise ValueError(f"task {self.name!r}: an async function runs on the event loop")
+        self.executor: Executor = executor
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"task {self.name!r}: timeout must be positive")
+        self._task = self
+        self._options = EnqueueOptions()
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Call the function itself, in this process (no job is stored)."""
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.queue}>"
+
+    def _new_job(
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any], options: EnqueueOptions
+    ) -> NewJob:
+        what = f"arguments of task {self.name!r}"
+        unique_key = options.unique_key
+        if unique_key is None and self.unique:
+            unique_key = self._unique_key(args, kwargs)
+        labels = {**self.labels, **(options.labels or {})}
+        for key, value in labels.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError(f"task {self.name!r}: labels must map str to str")
+        run_at = options.run_at
+        if run_at is not None and run_at.tzinfo is None:
+            raise ValueError(f"task {self.name!r}: run_at must be timezone-aware")
+        return NewJob(
+            task=self.name,
+            args=serialization.dumps(list(args), what=what),
+            kwargs=serialization.dumps(dict(kwargs), what=what),
+            queue=options.queue or self.queue,
+            priority=self.priority if options.priority is None else options.priority,
+            max_attempts=options.max_attempts or self.retry.max_attempts,
+            run_at=run_at.astimezone(UTC) if run_at is not None else None,
+            delay=_seconds(options.delay) or 0.0,
+            timeout=options.timeout or self.timeout,
+            tenant=options.tenant or self.tenant,
+            labels=labels,
+            unique_key=unique_key,
+            parent_id=options.parent_id,
+            meta=dict(options.meta or {}),
+        )
+
+    def _unique_key(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+        if callable(self.unique):
+            return f"{self.name}:{self.unique(*args, **kwargs)}"
+        body = serialization.dumps([list(args), dict(sorted(kwargs.items()))], what="arguments")
+        return f"{self.name}:{hashlib.sha256(body.encode()).hexdigest()[:32]}"
+
+
+def _seconds(value: float | timedelta | None) -> float | None:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
