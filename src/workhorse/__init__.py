@@ -35,8 +35,8 @@ from workhorse.tasks import ConfiguredTask, JobSpec, Task
 __version__ = "0.1.0"
 
 __all__ = [
-    "Backoff",
     "BackendUnavailableError",
+    "Backoff",
     "Cancelled",
     "ConfigurationError",
     "ConfiguredTask",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from workhorse.errors import Cancelled, WorkhorseError
@@ -118,6 +119,16 @@ def current_job() -> JobContext:
         return _current.get()
     except LookupError:
         raise WorkhorseError("current_job() called outside a running job") from None
+
+
+@contextlib.contextmanager
+def bound(ctx: JobContext) -> Iterator[JobContext]:
+    """Make ``ctx`` the current job inside the block (wrap the ``await`` of an async task)."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
 
 
 def run_with_context(ctx: JobContext, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

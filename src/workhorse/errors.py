@@ -69,11 +69,11 @@ class LeaseExpiredError(WorkhorseError):
     """Recorded on a job whose worker stopped renewing its lease (crashed or hung)."""
 
 
-class Cancelled(WorkhorseError):  # noqa: N818 - raised by tasks, read as a verb
+class Cancelled(WorkhorseError):
     """Raised inside a task (by ``ctx.raise_if_cancelled()``) to end it as cancelled."""
 
 
-class RetryLater(WorkhorseError):  # noqa: N818 - raised by tasks, read as an order
+class RetryLater(WorkhorseError):
     """Raise from a task to retry after ``delay`` seconds (counts an attempt)."""
 
     def __init__(self, delay: float | None = None, reason: str = "retry requested") -> None:

@@ -67,9 +67,7 @@ class Job(Generic[R]):
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise ResultTimeoutError(
-                        f"job {self.id} still {record.state} after {timeout}s"
-                    )
+                    raise ResultTimeoutError(f"job {self.id} still {record.state} after {timeout}s")
                 delay = min(delay, left)
             await self.app._wait_finished(self.id, delay)
             delay = min(delay * 2, _POLL_MAX)

@@ -26,9 +26,7 @@ class Backoff:
 
     def __post_init__(self) -> None:
         if self.base < 0 or self.factor < 1 or self.max < 0 or not 0 <= self.jitter <= 1:
-            raise ValueError(
-                "Backoff needs base >= 0, factor >= 1, max >= 0 and 0 <= jitter <= 1"
-            )
+            raise ValueError("Backoff needs base >= 0, factor >= 1, max >= 0 and 0 <= jitter <= 1")
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt``."""

@@ -109,7 +109,7 @@ class _Enqueuer(Generic[P, R]):
     ) -> ConfiguredTask[P, R]:
         """A copy of this task whose enqueues use these settings::
 
-            await send_email.options(delay=60, priority=5).enqueue("a@b.c")
+        await send_email.options(delay=60, priority=5).enqueue("a@b.c")
         """
         extra = EnqueueOptions(
             queue=queue,
