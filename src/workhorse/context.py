@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,11 +26,11 @@ class JobContext:
     __slots__ = (
         "_cancel_event",
         "_cancelled",
+        "_log",
         "_loop",
         "_on_progress",
         "attempt",
         "job_id",
-        "log",
         "max_attempts",
         "message",
         "progress",
@@ -61,14 +60,20 @@ class JobContext:
         self.tenant = tenant
         self.progress: float = 0.0
         self.message: str | None = None
-        self.log: logging.LoggerAdapter[logging.Logger] = logging.LoggerAdapter(
-            logger, {"job_id": job_id, "task": task_name, "attempt": attempt}
-        )
-        """A logger whose records carry ``job_id``, ``task`` and ``attempt``."""
         self._loop = loop
         self._on_progress = on_progress
-        self._cancelled = threading.Event()
-        self._cancel_event = asyncio.Event()
+        # Made on first use: a worker builds one context per job, most never need them.
+        self._log: logging.LoggerAdapter[logging.Logger] | None = None
+        self._cancel_event: asyncio.Event | None = None
+        self._cancelled = False  # set on the loop, read from any thread
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose records carry ``job_id``, ``task`` and ``attempt``."""
+        if self._log is None:
+            extra = {"job_id": self.job_id, "task": self.task_name, "attempt": self.attempt}
+            self._log = logging.LoggerAdapter(logger, extra)
+        return self._log
 
     @property
     def is_last_attempt(self) -> bool:
@@ -90,21 +95,26 @@ class JobContext:
         """True once someone asked to cancel this job. A cooperative task checks it and
         returns (or calls :meth:`raise_if_cancelled`); after the cancel grace the worker
         stops it anyway."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def raise_if_cancelled(self) -> None:
         """Raise :class:`~workhorse.Cancelled` if cancellation was requested."""
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise Cancelled(f"job {self.job_id} was cancelled")
 
     async def wait_cancelled(self) -> None:
         """Wait until cancellation is requested (for ``asyncio.wait`` races)."""
+        if self._cancelled:
+            return
+        if self._cancel_event is None:
+            self._cancel_event = asyncio.Event()
         await self._cancel_event.wait()
 
     def _request_cancel(self) -> None:
         """Worker side: flag the job as cancelled (call on the worker's loop)."""
-        self._cancelled.set()
-        self._cancel_event.set()
+        self._cancelled = True
+        if self._cancel_event is not None:
+            self._cancel_event.set()
 
     def __repr__(self) -> str:
         return f"<JobContext job={self.job_id} task={self.task_name} attempt={self.attempt}>"

@@ -65,6 +65,10 @@ class JobTimeoutError(WorkhorseError, TimeoutError):
     """An attempt ran past its task's timeout."""
 
 
+class CorruptJobError(WorkhorseError):
+    """A stored job whose arguments cannot be decoded: the job fails without retry."""
+
+
 class LeaseExpiredError(WorkhorseError):
     """Recorded on a job whose worker stopped renewing its lease (crashed or hung)."""
 

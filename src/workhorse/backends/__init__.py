@@ -17,8 +17,7 @@ def open_backend(url: str, **options: Any) -> Backend:
     scheme, sep, _ = url.partition("://")
     if not sep:
         raise ConfigurationError(
-            f"not a workhorse URL: {url!r} (expected memory://, sqlite:///path "
-            "or postgresql://...)"
+            f"not a workhorse URL: {url!r} (expected memory://, sqlite:///path or postgresql://...)"
         )
     scheme = scheme.lower()
     if scheme == "memory":

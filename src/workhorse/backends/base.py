@@ -198,6 +198,21 @@ class WorkerRecord:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An API key of the HTTP API as stored: its SHA-256 hash, never the token."""
+
+    id: str
+    key_hash: str
+    name: str | None
+    tenant: str | None
+    """The one tenant the key may see; None for admin keys."""
+    admin: bool
+    read_only: bool
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
 class Backend(abc.ABC):
     """The store behind a :class:`~workhorse.Workhorse` app.
 
@@ -276,12 +291,15 @@ class Backend(abc.ABC):
         self, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> list[bool]:
         """End attempts. Each element says whether that outcome was applied (False: the
-        lease was no longer held, the write was fenced off)."""
+        lease was no longer held, the write was fenced off). A SCHEDULED outcome (retry)
+        for a job with ``cancel_requested`` ends it cancelled instead: it must not run
+        again."""
 
     @abc.abstractmethod
     async def job_release(self, leases: Sequence[Lease]) -> int:
         """Give running jobs back to the queue without counting the attempt (graceful
-        shutdown). Returns how many were released."""
+        shutdown); a job with ``cancel_requested`` ends cancelled instead. Returns how
+        many were released."""
 
     @abc.abstractmethod
     async def job_cancel(self, *, job_id: int, tenant: str | None = None) -> JobRecord | None:
@@ -388,3 +406,32 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def worker_prune(self, *, older_than: float, now: datetime | None = None) -> int:
         """Delete workers whose last heartbeat is older than ``older_than`` seconds."""
+
+    # -- API keys (HTTP API and dashboard) -------------------------------------------
+
+    @abc.abstractmethod
+    async def api_key_insert(
+        self,
+        *,
+        id: str,
+        key_hash: str,
+        name: str | None,
+        tenant: str | None,
+        admin: bool,
+        read_only: bool,
+        now: datetime | None = None,
+    ) -> ApiKeyRecord:
+        """Store a new key (its hash only). Raises ``ValueError`` if the id or the hash
+        is already stored."""
+
+    @abc.abstractmethod
+    async def api_key_get(self, *, key_hash: str) -> ApiKeyRecord | None:
+        """The key with this hash, revoked or not; None if unknown."""
+
+    @abc.abstractmethod
+    async def api_key_list(self, *, include_revoked: bool = False) -> list[ApiKeyRecord]:
+        """Keys, oldest first (revoked ones only with ``include_revoked``)."""
+
+    @abc.abstractmethod
+    async def api_key_revoke(self, *, key_id: str, now: datetime | None = None) -> bool:
+        """Mark a key revoked (the row stays). False if no unrevoked key has this id."""

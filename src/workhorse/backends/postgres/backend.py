@@ -1,0 +1,425 @@
+"""The PostgreSQL store: many workers on many machines sharing one database.
+
+Claims take rows with ``FOR UPDATE SKIP LOCKED`` so concurrent workers never wait on
+or share a job; all time is the database clock; inserts announce new work with NOTIFY
+and can join a caller's own transaction. The SQL lives in ``queries.sql``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow
+
+from workhorse.backends.base import (
+    ApiKeyRecord,
+    Backend,
+    Capabilities,
+    ClaimedJob,
+    HeartbeatReply,
+    InsertedJob,
+    JobFilter,
+    Lease,
+    NewJob,
+    Outcome,
+    ProgressUpdate,
+    QueueStats,
+    ReclaimResult,
+    WorkerInfo,
+    WorkerRecord,
+)
+from workhorse.backends.postgres import api_keys
+from workhorse.backends.postgres.config import parse_config
+from workhorse.backends.postgres.inserting import insert_jobs
+from workhorse.backends.postgres.listener import Listener
+from workhorse.backends.postgres.pool import Connection, Pool
+from workhorse.backends.postgres.records import claimed_job, job_record, worker_record
+from workhorse.backends.postgres.sessions import AsyncConnSession
+from workhorse.backends.postgres.statements import Statements
+from workhorse.backends.postgres.transactional import caller_session
+from workhorse.errors import JobStateError
+from workhorse.jobs import JobRecord, JobState
+from workhorse.serialization import dumps
+
+_OUTCOME_STATES = frozenset(
+    {JobState.COMPLETED, JobState.SCHEDULED, JobState.FAILED, JobState.CANCELLED}
+)
+
+
+class PostgresBackend(Backend):
+    """Jobs in a PostgreSQL schema (``?schema=name`` in the URL, ``workhorse`` by
+    default). Options: ``min_size``/``max_size`` of the connection pool, ``timeout``
+    (seconds to wait for a connection), ``connect_timeout``, ``application_name``."""
+
+    capabilities = Capabilities(
+        change_feed=True, transactional_enqueue=True, shared_across_processes=True
+    )
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.url = url
+        self._config = parse_config(url, options)
+        self._sql = Statements(self._config.schema)
+        self._pool = Pool(self._config)
+
+    @property
+    def schema(self) -> str:
+        """The PostgreSQL schema holding the workhorse tables."""
+        return self._sql.schema
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        await self._pool.open()
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def migrate(self) -> list[str]:
+        return await self._pool.run(self._migrate, idempotent=True)
+
+    async def _migrate(self, conn: Connection) -> list[str]:
+        applied: list[str] = []
+        async with conn.transaction():
+            # Concurrent migrators queue here; each then sees what the others applied.
+            await conn.execute(
+                self._sql["migration_lock"], {"key": f"workhorse.migrate:{self.schema}"}
+            )
+            await conn.execute(self._sql["migration_bootstrap"], prepare=False)
+            rows = await AsyncConnSession(conn).fetch(self._sql["migration_versions"], {})
+            done = {row["version"] for row in rows}
+            for migration in self._sql.migrations():
+                if migration.version in done:
+                    continue
+                await conn.execute(migration.sql, prepare=False)
+                await conn.execute(
+                    self._sql["migration_record"],
+                    {"version": migration.version, "name": migration.name},
+                )
+                applied.append(f"{migration.version:04d}_{migration.name}")
+        return applied
+
+    def migration_sql(self) -> str:
+        return self._sql.migration_script()
+
+    async def watch(self, wake: Callable[[str | None], None]) -> None:
+        await self.listener().run(wake)
+
+    def listener(self) -> Listener:
+        """A listener on this store's NOTIFY channel, as ``watch`` runs it (its
+        ``connected`` event tells when LISTEN is in effect)."""
+        return Listener(self._config.conninfo, self._sql.channel)
+
+    # -- jobs: writes ------------------------------------------------------------------
+
+    async def job_insert_many(
+        self, jobs: Sequence[NewJob], *, connection: Any = None, now: datetime | None = None
+    ) -> list[InsertedJob]:
+        if not jobs:
+            return []
+        if connection is not None:
+            return await insert_jobs(await caller_session(connection), self._sql, jobs, now)
+        # Never repeated: had the connection died mid-statement, the jobs might exist.
+        return await self._pool.run(
+            lambda conn: insert_jobs(AsyncConnSession(conn), self._sql, jobs, now), idempotent=False
+        )
+
+    async def job_claim(
+        self,
+        *,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        lease_seconds: float,
+        now: datetime | None = None,
+        job_ids: Sequence[int] | None = None,
+    ) -> list[ClaimedJob]:
+        if limit <= 0 or (queues is not None and not queues) or job_ids == []:
+            return []
+        params: dict[str, Any] = {
+            "worker_id": worker_id,
+            "limit": limit,
+            "lease_seconds": float(lease_seconds),
+            "now": now,
+        }
+        if job_ids is not None:
+            pick = "pick_named"
+            params["job_ids"] = list(job_ids)
+            params["queues"] = None if queues is None else list(queues)
+        elif queues is None:
+            pick = "pick_due"
+        else:
+            pick = "pick_due_in_queues"
+            params["queues"] = list(dict.fromkeys(queues))
+        query = self._sql.compose("claim_jobs", pick=[pick])
+        return [claimed_job(row) for row in await self._pool.fetch(query, params)]
+
+    async def job_heartbeat(
+        self, *, worker_id: str, leases: Sequence[Lease], lease_seconds: float
+    ) -> HeartbeatReply:
+        if not leases:
+            return HeartbeatReply()
+        rows = await self._pool.fetch(
+            self._sql["heartbeat"],
+            {
+                "ids": [lease.job_id for lease in leases],
+                "tokens": [lease.token for lease in leases],
+                "lease_seconds": float(lease_seconds),
+            },
+        )
+        held = {row["id"] for row in rows}
+        return HeartbeatReply(
+            lost=frozenset(lease.job_id for lease in leases) - held,
+            cancel_requested=frozenset(row["id"] for row in rows if row["cancel_requested"]),
+        )
+
+    async def job_set_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        if not updates:
+            return
+        await self._pool.fetch(
+            self._sql["set_progress"],
+            {
+                "ids": [u.job_id for u in updates],
+                "tokens": [u.lease_token for u in updates],
+                "progress": [float(u.progress) for u in updates],
+                "messages": [u.message for u in updates],
+            },
+        )
+
+    async def job_complete_many(
+        self, outcomes: Sequence[Outcome], *, now: datetime | None = None
+    ) -> list[bool]:
+        if not outcomes:
+            return []
+        for o in outcomes:
+            if o.state not in _OUTCOME_STATES:
+                raise ValueError(f"an attempt cannot end {o.state}")
+        errors = [o.error for o in outcomes]
+        rows = await self._pool.fetch(
+            self._sql["complete_jobs"],
+            {
+                "now": now,
+                "ids": [o.job_id for o in outcomes],
+                "tokens": [o.lease_token for o in outcomes],
+                "states": [str(o.state) for o in outcomes],
+                "results": [o.result for o in outcomes],
+                "error_types": [e.type if e else None for e in errors],
+                "error_messages": [e.message if e else None for e in errors],
+                "error_tracebacks": [e.traceback if e else None for e in errors],
+                "retry_delays": [float(o.retry_delay) for o in outcomes],
+                "ttls": [None if o.ttl is None else float(o.ttl) for o in outcomes],
+            },
+        )
+        applied = {(row["id"], row["token"]) for row in rows}
+        answers = []
+        for o in outcomes:
+            key = (o.job_id, o.lease_token)
+            answers.append(key in applied)
+            applied.discard(key)  # one lease ends one attempt once
+        return answers
+
+    async def job_release(self, leases: Sequence[Lease]) -> int:
+        if not leases:
+            return 0
+        rows = await self._pool.fetch(
+            self._sql["release_jobs"],
+            {
+                "ids": [lease.job_id for lease in leases],
+                "tokens": [lease.token for lease in leases],
+            },
+        )
+        return int(rows[0]["released"])
+
+    async def job_cancel(self, *, job_id: int, tenant: str | None = None) -> JobRecord | None:
+        rows = await self._pool.fetch(self._sql["cancel_job"], {"id": job_id, "tenant": tenant})
+        return job_record(rows[0]) if rows else None
+
+    async def job_retry(
+        self, *, job_id: int, tenant: str | None = None, now: datetime | None = None
+    ) -> JobRecord | None:
+        try:
+            rows = await self._pool.fetch(
+                self._sql["retry_job"], {"id": job_id, "tenant": tenant, "now": now}
+            )
+        except psycopg.errors.UniqueViolation:
+            raise JobStateError(
+                f"job {job_id} cannot be retried: another live job holds its unique key"
+            ) from None
+        if not rows:
+            return None
+        row = rows[0]
+        if not row["retried"]:
+            raise JobStateError(
+                f"job {job_id} is {row['state']}: only failed or cancelled jobs can be retried"
+            )
+        return job_record(row)
+
+    async def job_delete(self, *, job_id: int, tenant: str | None = None) -> bool:
+        rows = await self._pool.fetch(self._sql["delete_job"], {"id": job_id, "tenant": tenant})
+        if not rows:
+            return False
+        if not rows[0]["deleted"]:
+            raise JobStateError(
+                f"job {job_id} is {rows[0]['state']}: only finished jobs can be deleted"
+            )
+        return True
+
+    # -- jobs: reads -------------------------------------------------------------------
+
+    async def job_get(self, *, job_id: int, tenant: str | None = None) -> JobRecord | None:
+        rows = await self._pool.fetch(self._sql["get_job"], {"id": job_id, "tenant": tenant})
+        return job_record(rows[0]) if rows else None
+
+    async def job_list(
+        self, *, filter: JobFilter, limit: int = 50, before_id: int | None = None
+    ) -> list[JobRecord]:
+        query, params = self._sql.filtered("list_jobs", filter, before_id=before_id)
+        params["limit"] = limit
+        return [job_record(row) for row in await self._pool.fetch(query, params)]
+
+    async def job_count(self, *, filter: JobFilter) -> int:
+        query, params = self._sql.filtered("count_jobs", filter)
+        return int((await self._pool.fetch(query, params))[0]["count"])
+
+    async def job_next_run_at(
+        self, *, queues: Sequence[str] | None, now: datetime | None = None
+    ) -> datetime | None:
+        if queues is None:
+            rows = await self._pool.fetch(self._sql["next_run_at_any_queue"], {})
+        else:
+            rows = await self._pool.fetch(self._sql["next_run_at"], {"queues": list(queues)})
+        run_at: datetime | None = rows[0]["run_at"]
+        return run_at
+
+    async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
+        rows = await self._pool.fetch(self._sql["queue_stats"], {"tenant": tenant})
+        return _queue_stats(rows)
+
+    # -- maintenance (leader only) -----------------------------------------------------
+
+    async def job_reclaim_expired(
+        self, *, now: datetime | None = None, ttl: float | None = None
+    ) -> ReclaimResult:
+        rows = await self._pool.fetch(
+            self._sql["reclaim_expired"],
+            {"now": now, "ttl": None if ttl is None else float(ttl)},
+        )
+        return ReclaimResult(
+            requeued=tuple(row["id"] for row in rows if row["state"] == JobState.QUEUED),
+            failed=tuple(row["id"] for row in rows if row["state"] == JobState.FAILED),
+        )
+
+    async def job_promote_scheduled(self, *, now: datetime | None = None) -> int:
+        rows = await self._pool.fetch(self._sql["promote_scheduled"], {"now": now})
+        return int(rows[0]["promoted"])
+
+    async def job_prune(self, *, now: datetime | None = None, limit: int = 10_000) -> int:
+        rows = await self._pool.fetch(self._sql["prune_jobs"], {"now": now, "limit": limit})
+        return int(rows[0]["deleted"])
+
+    async def job_purge(self, *, filter: JobFilter) -> int:
+        query, params = self._sql.filtered("purge_jobs", filter)
+        return int((await self._pool.fetch(query, params))[0]["deleted"])
+
+    async def leader_attempt_elect(
+        self, *, worker_id: str, ttl: float, now: datetime | None = None
+    ) -> bool:
+        rows = await self._pool.fetch(
+            self._sql["leader_attempt_elect"],
+            {"worker_id": worker_id, "ttl": float(ttl), "now": now},
+        )
+        return bool(rows)
+
+    async def leader_resign(self, *, worker_id: str) -> None:
+        await self._pool.fetch(self._sql["leader_resign"], {"worker_id": worker_id})
+
+    # -- workers -----------------------------------------------------------------------
+
+    async def worker_register(self, *, worker: WorkerInfo) -> None:
+        await self._pool.fetch(
+            self._sql["worker_register"],
+            {
+                "id": worker.id,
+                "hostname": worker.hostname,
+                "pid": worker.pid,
+                "queues": None if worker.queues is None else dumps(list(worker.queues)),
+                "concurrency": worker.concurrency,
+                "meta": dumps(worker.meta, what="worker meta"),
+            },
+        )
+
+    async def worker_heartbeat(self, *, worker_id: str, running: int) -> bool:
+        rows = await self._pool.fetch(
+            self._sql["worker_heartbeat"], {"id": worker_id, "running": running}
+        )
+        return bool(rows and rows[0]["stop_requested"])
+
+    async def worker_deregister(self, *, worker_id: str) -> None:
+        await self._pool.fetch(self._sql["worker_deregister"], {"id": worker_id})
+
+    async def worker_list(self) -> list[WorkerRecord]:
+        return [worker_record(row) for row in await self._pool.fetch(self._sql["worker_list"], {})]
+
+    async def worker_request_stop(self, *, worker_id: str | None = None) -> int:
+        rows = await self._pool.fetch(self._sql["worker_request_stop"], {"id": worker_id})
+        return int(rows[0]["asked"])
+
+    async def worker_prune(self, *, older_than: float, now: datetime | None = None) -> int:
+        rows = await self._pool.fetch(
+            self._sql["worker_prune"], {"older_than": float(older_than), "now": now}
+        )
+        return int(rows[0]["pruned"])
+
+    # -- API keys (HTTP API and dashboard) -------------------------------------------
+
+    async def api_key_insert(
+        self,
+        *,
+        id: str,
+        key_hash: str,
+        name: str | None,
+        tenant: str | None,
+        admin: bool,
+        read_only: bool,
+        now: datetime | None = None,
+    ) -> ApiKeyRecord:
+        """Store a key; ``ValueError`` if its id or hash is taken."""
+        return await api_keys.insert(
+            self._pool,
+            self._sql,
+            id=id,
+            key_hash=key_hash,
+            name=name,
+            tenant=tenant,
+            admin=admin,
+            read_only=read_only,
+            now=now,
+        )
+
+    async def api_key_get(self, *, key_hash: str) -> ApiKeyRecord | None:
+        """The key with this hash, revoked or not."""
+        return await api_keys.get(self._pool, self._sql, key_hash=key_hash)
+
+    async def api_key_list(self, *, include_revoked: bool = False) -> list[ApiKeyRecord]:
+        """Keys, oldest first."""
+        return await api_keys.list_keys(self._pool, self._sql, include_revoked=include_revoked)
+
+    async def api_key_revoke(self, *, key_id: str, now: datetime | None = None) -> bool:
+        """Mark a live key revoked."""
+        return await api_keys.revoke(self._pool, self._sql, key_id=key_id, now=now)
+
+
+def _queue_stats(rows: list[DictRow]) -> list[QueueStats]:
+    counts: dict[str, dict[JobState, int]] = {}
+    oldest: dict[str, datetime | None] = {}
+    for row in rows:
+        queue = row["queue"]
+        counts.setdefault(queue, dict.fromkeys(JobState, 0))[JobState(row["state"])] = row["count"]
+        if row["oldest_queued_at"] is not None:
+            oldest[queue] = row["oldest_queued_at"]
+    return [
+        QueueStats(queue=queue, counts=by_state, oldest_queued_at=oldest.get(queue))
+        for queue, by_state in counts.items()
+    ]

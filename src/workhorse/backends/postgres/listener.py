@@ -1,0 +1,76 @@
+"""LISTEN on a dedicated connection and turn notifications into wake-ups.
+
+Inserts notify ``<schema>_jobs`` with the queue name in the same transaction, so a
+listening worker hears of new work as soon as it is committed. When the listening
+connection drops, the listener logs one warning, reconnects with backoff and listens
+again; meanwhile the worker's polling covers the gap, and a ``wake(None)`` after
+reconnecting says that anything may have arrived in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+
+import psycopg
+
+from workhorse.backends.postgres.pool import first_line
+
+logger = logging.getLogger("workhorse.backends.postgres")
+
+_BACKOFF_FIRST = 0.05
+_BACKOFF_MAX = 5.0
+
+
+class Listener:
+    """Listens on one channel with its own connection (never a pooled one: a pooled
+    connection is shared, and LISTEN belongs to a session)."""
+
+    def __init__(self, conninfo: str, channel: str, *, ping_interval: float = 30.0) -> None:
+        self._conninfo = conninfo
+        self._channel = channel
+        self._ping_interval = ping_interval
+        self.connected = asyncio.Event()
+        """Set while LISTEN is in effect (tests and health checks await it)."""
+
+    async def run(self, wake: Callable[[str | None], None]) -> None:
+        """Call ``wake(queue)`` for each notification until cancelled."""
+        delay = _BACKOFF_FIRST
+        down = False  # an outage is under way and was reported
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True
+                ) as conn:
+                    await conn.execute(f'LISTEN "{self._channel}"')
+                    self.connected.set()
+                    if down:
+                        logger.info("PostgreSQL LISTEN connection restored")
+                        wake(None)
+                    down, delay = False, _BACKOFF_FIRST
+                    await self._relay(conn, wake)
+            except psycopg.OperationalError as exc:
+                if down:
+                    logger.debug("PostgreSQL LISTEN reconnect failed: %s", exc)
+                else:
+                    logger.warning(
+                        "PostgreSQL LISTEN connection failed (%s); reconnecting with "
+                        "backoff, workers poll meanwhile",
+                        first_line(exc),
+                    )
+                    down = True
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, _BACKOFF_MAX)
+
+    async def _relay(
+        self, conn: psycopg.AsyncConnection[object], wake: Callable[[str | None], None]
+    ) -> None:
+        while True:
+            async for notify in conn.notifies(timeout=self._ping_interval):
+                wake(notify.payload or None)
+            # A quiet spell: make sure the connection is still there.
+            await conn.execute("SELECT 1")

@@ -1,0 +1,642 @@
+-- Named queries of the PostgreSQL backend, one per Backend method they serve.
+--
+-- Tokens replaced when the backend is built: {schema} (the quoted schema name) and
+-- {channel} (the quoted NOTIFY channel, '<schema>_jobs'). Slots in braces are filled
+-- with named conditions when a query is composed (a job filter, a claim's pick). Every
+-- name is schema-qualified, so a query also runs on a caller's connection whatever its
+-- search_path.
+--
+-- Time is the database clock: coalesce(%(now)s, now()) wherever the method takes a now.
+-- Writes to a running job match id, lease_token and state = 'running' (fencing), and
+-- multi-row writes lock their rows in id order so that concurrent batches never deadlock.
+-- Every statement that makes jobs claimable notifies once per distinct queue.
+
+
+-- name: migration_lock
+SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))
+
+-- name: migration_bootstrap
+CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {schema}.workhorse_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+
+-- name: migration_versions
+SELECT version FROM {schema}.workhorse_migrations ORDER BY version
+
+-- name: migration_record
+INSERT INTO {schema}.workhorse_migrations (version, name) VALUES (%(version)s, %(name)s)
+
+
+-- name: insert_jobs
+-- One statement for a batch: ids are drawn in input order (a batch keeps its order in
+-- claims), and a row whose unique key a live job holds is skipped (created = false; the
+-- caller then looks the holder up with find_unique_holders).
+WITH input AS (
+    SELECT nextval('{schema}.workhorse_jobs_id_seq') AS id, u.*
+    FROM (
+        SELECT *
+        FROM unnest(
+            %(task)s::text[], %(queue)s::text[], %(priority)s::integer[],
+            %(args)s::text[], %(kwargs)s::text[], %(run_at)s::timestamptz[],
+            %(delay)s::double precision[], %(max_attempts)s::integer[],
+            %(timeout)s::double precision[], %(tenant)s::text[], %(labels)s::text[],
+            %(unique_key)s::text[], %(parent_id)s::bigint[], %(meta)s::text[]
+        ) WITH ORDINALITY AS u (
+            task, queue, priority, args, kwargs, run_at, delay, max_attempts, timeout,
+            tenant, labels, unique_key, parent_id, meta, ord
+        )
+        ORDER BY ord
+    ) AS u
+),
+timed AS MATERIALIZED (
+    SELECT input.*, due.due_at,
+           CASE WHEN due_at > coalesce(%(now)s::timestamptz, now())
+                THEN 'scheduled' ELSE 'queued' END AS state
+    FROM input,
+         LATERAL (
+             SELECT coalesce(run_at, coalesce(%(now)s::timestamptz, now())
+                                     + delay * interval '1 second') AS due_at
+         ) AS due
+),
+inserted AS (
+    INSERT INTO {schema}.workhorse_jobs (
+        id, task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
+        tenant, labels, unique_key, parent_id, meta, created_at
+    )
+    SELECT id, task, queue, state, priority, args::jsonb, kwargs::jsonb, due_at,
+           max_attempts, timeout, tenant, labels::jsonb, unique_key, parent_id, meta::jsonb,
+           coalesce(%(now)s::timestamptz, now())
+    FROM timed
+    ORDER BY ord
+    ON CONFLICT (unique_key)
+        WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'blocked', 'running')
+        DO NOTHING
+    RETURNING id, state, queue
+),
+notified AS (
+    SELECT pg_notify({channel}, queue)
+    FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'queued') AS due
+)
+SELECT id, state, id IN (SELECT id FROM inserted) AS created
+FROM timed
+WHERE (SELECT count(*) FROM notified) >= 0
+ORDER BY ord
+
+-- name: find_unique_holders
+SELECT unique_key, id, state
+FROM {schema}.workhorse_jobs
+WHERE unique_key = ANY(%(keys)s::text[])
+  AND state IN ('scheduled', 'queued', 'blocked', 'running')
+
+-- name: reserve_job_ids
+-- Ids for a batch written with COPY, in order, and the clock the batch is stamped with.
+SELECT coalesce(%(now)s::timestamptz, now()) AS now,
+       array_agg(nextval('{schema}.workhorse_jobs_id_seq') ORDER BY n) AS ids
+FROM generate_series(1, %(count)s) AS n
+
+-- name: copy_jobs
+COPY {schema}.workhorse_jobs (
+    id, task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
+    tenant, labels, unique_key, parent_id, meta, created_at
+) FROM STDIN
+
+-- name: notify_queues
+SELECT pg_notify({channel}, queue) FROM unnest(%(queues)s::text[]) AS queue
+
+
+-- name: claim_jobs
+-- The pick slot selects and locks the jobs to claim: pick_due, pick_due_in_queues or
+-- pick_named.
+WITH picked AS (
+    {pick}
+),
+claimed AS (
+    UPDATE {schema}.workhorse_jobs AS j
+    SET state = 'running',
+        attempt = j.attempt + 1,
+        worker_id = %(worker_id)s,
+        lease_token = gen_random_uuid()::text,
+        lease_expires_at = coalesce(%(now)s::timestamptz, now())
+                           + %(lease_seconds)s * interval '1 second',
+        started_at = coalesce(%(now)s::timestamptz, now())
+    FROM picked
+    WHERE j.id = picked.id
+    RETURNING j.id, j.task, j.queue, j.args::text AS args, j.kwargs::text AS kwargs,
+              j.attempt, j.max_attempts, j.lease_token, j.priority, j.timeout, j.tenant,
+              j.meta, j.run_at
+)
+SELECT * FROM claimed ORDER BY priority DESC, run_at, id
+
+-- name: pick_due
+-- Queued jobs in claim order, and due scheduled jobs found by run_at: each side reads a
+-- few index entries whatever else waits. Rows locked beyond the best few are let go
+-- when the claim commits.
+WITH queued AS (
+    SELECT id, priority, run_at
+    FROM {schema}.workhorse_jobs
+    WHERE state = 'queued'
+    ORDER BY priority DESC, run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+due AS (
+    SELECT id, priority, run_at
+    FROM {schema}.workhorse_jobs
+    WHERE state = 'scheduled' AND run_at <= coalesce(%(now)s::timestamptz, now())
+    ORDER BY priority DESC, run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM due) AS c
+ORDER BY priority DESC, run_at, id
+LIMIT %(limit)s
+
+-- name: pick_due_in_queues
+-- pick_due for each queue in turn: "queue = ANY(...)" would read and sort every waiting
+-- job of those queues.
+WITH queued AS (
+    SELECT c.*
+    FROM unnest(%(queues)s::text[]) AS q (queue)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_at
+        FROM {schema}.workhorse_jobs
+        WHERE queue = q.queue AND state = 'queued'
+        ORDER BY priority DESC, run_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+),
+due AS (
+    SELECT c.*
+    FROM unnest(%(queues)s::text[]) AS q (queue)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_at
+        FROM {schema}.workhorse_jobs
+        WHERE queue = q.queue
+          AND state = 'scheduled'
+          AND run_at <= coalesce(%(now)s::timestamptz, now())
+        ORDER BY priority DESC, run_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+)
+SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM due) AS c
+ORDER BY priority DESC, run_at, id
+LIMIT %(limit)s
+
+-- name: pick_named
+-- Named jobs are claimed due or not (eager mode runs the job it just inserted).
+SELECT id
+FROM {schema}.workhorse_jobs
+WHERE id = ANY(%(job_ids)s::bigint[])
+  AND state IN ('queued', 'scheduled')
+  AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
+ORDER BY priority DESC, run_at, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+
+-- name: heartbeat
+WITH held AS (
+    SELECT j.id
+    FROM {schema}.workhorse_jobs AS j
+    JOIN unnest(%(ids)s::bigint[], %(tokens)s::text[]) AS l (id, token)
+      ON j.id = l.id AND j.lease_token = l.token
+    WHERE j.state = 'running'
+    ORDER BY j.id
+    FOR UPDATE OF j
+)
+UPDATE {schema}.workhorse_jobs AS j
+SET lease_expires_at = now() + %(lease_seconds)s * interval '1 second'
+FROM held
+WHERE j.id = held.id
+RETURNING j.id, j.cancel_requested
+
+-- name: set_progress
+WITH progress_update AS (
+    SELECT *
+    FROM unnest(
+        %(ids)s::bigint[], %(tokens)s::text[], %(progress)s::double precision[],
+        %(messages)s::text[]
+    ) AS u (id, token, progress, message)
+),
+held AS (
+    SELECT j.id, u.progress, u.message
+    FROM {schema}.workhorse_jobs AS j
+    JOIN progress_update AS u ON j.id = u.id AND j.lease_token = u.token
+    WHERE j.state = 'running'
+    ORDER BY j.id
+    FOR UPDATE OF j
+)
+UPDATE {schema}.workhorse_jobs AS j
+SET progress = held.progress, progress_message = held.message
+FROM held
+WHERE j.id = held.id
+
+-- name: complete_jobs
+-- A retry (state 'scheduled') keeps the job live, unless someone asked to cancel it: it
+-- ends cancelled then. Final outcomes expire ttl seconds after they finish (never, when
+-- ttl is null). An outcome without an error keeps the error of an earlier attempt.
+WITH outcome AS (
+    SELECT *
+    FROM unnest(
+        %(ids)s::bigint[], %(tokens)s::text[], %(states)s::text[], %(results)s::text[],
+        %(error_types)s::text[], %(error_messages)s::text[], %(error_tracebacks)s::text[],
+        %(retry_delays)s::double precision[], %(ttls)s::double precision[]
+    ) AS o (id, token, state, result, error_type, error_message, error_traceback,
+            retry_delay, ttl)
+),
+held AS (
+    SELECT o.*,
+           CASE WHEN o.state = 'scheduled' AND j.cancel_requested THEN 'cancelled'
+                ELSE o.state END AS ending
+    FROM {schema}.workhorse_jobs AS j
+    JOIN outcome AS o ON j.id = o.id AND j.lease_token = o.token
+    WHERE j.state = 'running'
+    ORDER BY j.id
+    FOR UPDATE OF j
+),
+ended AS (
+    UPDATE {schema}.workhorse_jobs AS j
+    SET state = held.ending,
+        result = CASE WHEN held.ending = 'completed' THEN held.result::jsonb
+                      ELSE j.result END,
+        error_type = coalesce(held.error_type, j.error_type),
+        error_message = CASE WHEN held.error_type IS NULL THEN j.error_message
+                             ELSE held.error_message END,
+        error_traceback = CASE WHEN held.error_type IS NULL THEN j.error_traceback
+                               ELSE held.error_traceback END,
+        run_at = CASE WHEN held.ending = 'scheduled'
+                      THEN coalesce(%(now)s::timestamptz, now())
+                           + held.retry_delay * interval '1 second'
+                      ELSE j.run_at END,
+        finished_at = CASE WHEN held.ending = 'scheduled' THEN NULL
+                           ELSE coalesce(%(now)s::timestamptz, now()) END,
+        expires_at = CASE WHEN held.ending = 'scheduled' THEN NULL
+                          ELSE coalesce(%(now)s::timestamptz, now())
+                               + held.ttl * interval '1 second' END,
+        lease_token = NULL,
+        lease_expires_at = NULL
+    FROM held
+    WHERE j.id = held.id
+    RETURNING j.id, held.token, j.queue, j.state, j.run_at
+),
+notified AS (
+    SELECT pg_notify({channel}, queue)
+    FROM (
+        SELECT DISTINCT queue FROM ended
+        WHERE state = 'scheduled' AND run_at <= coalesce(%(now)s::timestamptz, now())
+    ) AS due
+)
+SELECT id, token FROM ended WHERE (SELECT count(*) FROM notified) >= 0
+
+-- name: release_jobs
+-- The attempt does not count; a job someone asked to cancel ends cancelled instead.
+WITH held AS (
+    SELECT j.id
+    FROM {schema}.workhorse_jobs AS j
+    JOIN unnest(%(ids)s::bigint[], %(tokens)s::text[]) AS l (id, token)
+      ON j.id = l.id AND j.lease_token = l.token
+    WHERE j.state = 'running'
+    ORDER BY j.id
+    FOR UPDATE OF j
+),
+released AS (
+    UPDATE {schema}.workhorse_jobs AS j
+    SET state = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'queued' END,
+        attempt = j.attempt - 1,
+        worker_id = CASE WHEN j.cancel_requested THEN j.worker_id END,
+        finished_at = CASE WHEN j.cancel_requested THEN now() END,
+        lease_token = NULL,
+        lease_expires_at = NULL
+    FROM held
+    WHERE j.id = held.id
+    RETURNING j.queue, j.state
+),
+notified AS (
+    SELECT pg_notify({channel}, queue)
+    FROM (SELECT DISTINCT queue FROM released WHERE state = 'queued') AS due
+)
+SELECT count(*) AS released FROM released WHERE (SELECT count(*) FROM notified) >= 0
+
+-- name: cancel_job
+-- A job not yet running is cancelled at once; a running one is asked to stop (its
+-- worker reports the outcome); a final one is returned as it is.
+WITH target AS (
+    SELECT *
+    FROM {schema}.workhorse_jobs
+    WHERE id = %(id)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s::text)
+    FOR UPDATE
+),
+changed AS (
+    UPDATE {schema}.workhorse_jobs AS j
+    SET state = CASE WHEN t.state = 'running' THEN 'running' ELSE 'cancelled' END,
+        cancel_requested = (t.state = 'running'),
+        finished_at = CASE WHEN t.state = 'running' THEN NULL ELSE now() END
+    FROM target AS t
+    WHERE j.id = t.id AND t.state IN ('scheduled', 'queued', 'blocked', 'running')
+    RETURNING j.*
+)
+SELECT * FROM changed
+UNION ALL
+SELECT * FROM target WHERE NOT EXISTS (SELECT 1 FROM changed)
+
+-- name: retry_job
+-- A failed or cancelled job goes back to the queue as if new, with one more attempt when
+-- it had none left; any other state is reported (retried = false) and left alone.
+WITH target AS (
+    SELECT *
+    FROM {schema}.workhorse_jobs
+    WHERE id = %(id)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s::text)
+    FOR UPDATE
+),
+retried AS (
+    UPDATE {schema}.workhorse_jobs AS j
+    SET state = 'queued',
+        run_at = coalesce(%(now)s::timestamptz, now()),
+        max_attempts = greatest(j.max_attempts, j.attempt + 1),
+        progress = 0,
+        progress_message = NULL,
+        result = NULL,
+        error_type = NULL,
+        error_message = NULL,
+        error_traceback = NULL,
+        worker_id = NULL,
+        lease_token = NULL,
+        lease_expires_at = NULL,
+        cancel_requested = false,
+        started_at = NULL,
+        finished_at = NULL,
+        expires_at = NULL
+    FROM target AS t
+    WHERE j.id = t.id AND t.state IN ('failed', 'cancelled')
+    RETURNING j.*
+),
+notified AS (
+    SELECT pg_notify({channel}, queue) FROM retried
+)
+SELECT true AS retried, * FROM retried WHERE (SELECT count(*) FROM notified) >= 0
+UNION ALL
+SELECT false AS retried, * FROM target WHERE NOT EXISTS (SELECT 1 FROM retried)
+
+-- name: delete_job
+WITH target AS (
+    SELECT id, state
+    FROM {schema}.workhorse_jobs
+    WHERE id = %(id)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s::text)
+    FOR UPDATE
+),
+deleted AS (
+    DELETE FROM {schema}.workhorse_jobs AS j
+    USING target AS t
+    WHERE j.id = t.id AND t.state IN ('completed', 'failed', 'cancelled')
+    RETURNING j.id
+)
+SELECT t.state, EXISTS (SELECT 1 FROM deleted) AS deleted FROM target AS t
+
+
+-- name: get_job
+SELECT *
+FROM {schema}.workhorse_jobs
+WHERE id = %(id)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s::text)
+
+-- name: list_jobs
+SELECT *
+FROM {schema}.workhorse_jobs
+WHERE {filter}
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: count_jobs
+SELECT count(*) AS count FROM {schema}.workhorse_jobs WHERE {filter}
+
+-- Conditions of a job filter (where_<field>), joined with AND into the filter slot.
+
+-- name: where_tenant
+tenant = %(tenant)s
+
+-- name: where_queue
+queue = %(queue)s
+
+-- name: where_states
+state = ANY(%(states)s::text[])
+
+-- name: where_task
+task = %(task)s
+
+-- name: where_label
+labels @> %(label)s::jsonb
+
+-- name: where_created_after
+created_at > %(created_after)s
+
+-- name: where_created_before
+created_at < %(created_before)s
+
+-- name: where_parent_id
+parent_id = %(parent_id)s
+
+-- name: where_before_id
+id < %(before_id)s
+
+-- name: next_run_at
+-- The first scheduled job of each queue, read off the index.
+SELECT min(first.run_at) AS run_at
+FROM unnest(%(queues)s::text[]) AS q (queue)
+CROSS JOIN LATERAL (
+    SELECT run_at
+    FROM {schema}.workhorse_jobs
+    WHERE queue = q.queue AND state = 'scheduled'
+    ORDER BY run_at
+    LIMIT 1
+) AS first
+
+-- name: next_run_at_any_queue
+SELECT min(run_at) AS run_at FROM {schema}.workhorse_jobs WHERE state = 'scheduled'
+
+-- name: queue_stats
+SELECT queue, state, count(*) AS count,
+       min(run_at) FILTER (WHERE state = 'queued') AS oldest_queued_at
+FROM {schema}.workhorse_jobs
+WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s::text
+GROUP BY queue, state
+ORDER BY queue, state
+
+
+-- name: reclaim_expired
+-- A lost attempt stays counted: the job goes back to the queue, fails when it has no
+-- attempt left, or ends cancelled when someone had asked to cancel it.
+WITH expired AS (
+    SELECT id
+    FROM {schema}.workhorse_jobs
+    WHERE state = 'running' AND lease_expires_at < coalesce(%(now)s::timestamptz, now())
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+),
+reclaimed AS (
+    UPDATE {schema}.workhorse_jobs AS j
+    SET state = CASE WHEN j.cancel_requested THEN 'cancelled'
+                     WHEN j.attempt >= j.max_attempts THEN 'failed'
+                     ELSE 'queued' END,
+        error_type = 'LeaseExpiredError',
+        error_message = format(
+            'worker %%s stopped renewing its lease on attempt %%s of %%s',
+            coalesce(j.worker_id, '?'), j.attempt, j.max_attempts),
+        error_traceback = NULL,
+        finished_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts
+                           THEN coalesce(%(now)s::timestamptz, now()) END,
+        expires_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts
+                          THEN coalesce(%(now)s::timestamptz, now())
+                               + %(ttl)s::double precision * interval '1 second' END,
+        lease_token = NULL,
+        lease_expires_at = NULL
+    FROM expired
+    WHERE j.id = expired.id
+    RETURNING j.id, j.state, j.queue
+),
+notified AS (
+    SELECT pg_notify({channel}, queue)
+    FROM (SELECT DISTINCT queue FROM reclaimed WHERE state = 'queued') AS due
+)
+SELECT id, state FROM reclaimed WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY id
+
+-- name: promote_scheduled
+WITH due AS (
+    SELECT id
+    FROM {schema}.workhorse_jobs
+    WHERE state = 'scheduled' AND run_at <= coalesce(%(now)s::timestamptz, now())
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+),
+promoted AS (
+    UPDATE {schema}.workhorse_jobs AS j
+    SET state = 'queued'
+    FROM due
+    WHERE j.id = due.id
+    RETURNING j.queue
+),
+notified AS (
+    SELECT pg_notify({channel}, queue) FROM (SELECT DISTINCT queue FROM promoted) AS q
+)
+SELECT count(*) AS promoted FROM promoted WHERE (SELECT count(*) FROM notified) >= 0
+
+-- name: prune_jobs
+WITH doomed AS (
+    SELECT id
+    FROM {schema}.workhorse_jobs
+    WHERE expires_at <= coalesce(%(now)s::timestamptz, now())
+      AND state IN ('completed', 'failed', 'cancelled')
+    ORDER BY expires_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+deleted AS (
+    DELETE FROM {schema}.workhorse_jobs AS j USING doomed WHERE j.id = doomed.id RETURNING 1
+)
+SELECT count(*) AS deleted FROM deleted
+
+-- name: purge_jobs
+WITH deleted AS (
+    DELETE FROM {schema}.workhorse_jobs
+    WHERE state IN ('completed', 'failed', 'cancelled') AND {filter}
+    RETURNING 1
+)
+SELECT count(*) AS deleted FROM deleted
+
+
+-- name: leader_attempt_elect
+-- The holder renews its term; anyone else takes over only once the term has run out.
+INSERT INTO {schema}.workhorse_leader AS l (name, worker_id, elected_at, expires_at)
+VALUES (
+    'leader', %(worker_id)s, coalesce(%(now)s::timestamptz, now()),
+    coalesce(%(now)s::timestamptz, now()) + %(ttl)s * interval '1 second'
+)
+ON CONFLICT (name) DO UPDATE
+SET worker_id = excluded.worker_id,
+    elected_at = CASE WHEN l.worker_id = excluded.worker_id THEN l.elected_at
+                      ELSE excluded.elected_at END,
+    expires_at = excluded.expires_at
+WHERE l.worker_id = excluded.worker_id OR l.expires_at <= excluded.elected_at
+RETURNING worker_id
+
+-- name: leader_resign
+DELETE FROM {schema}.workhorse_leader WHERE worker_id = %(worker_id)s
+
+
+-- name: worker_register
+INSERT INTO {schema}.workhorse_workers AS w (
+    id, hostname, pid, queues, concurrency, meta, started_at, heartbeat_at
+)
+VALUES (
+    %(id)s, %(hostname)s, %(pid)s, %(queues)s::jsonb, %(concurrency)s, %(meta)s::jsonb,
+    now(), now()
+)
+ON CONFLICT (id) DO UPDATE
+SET hostname = excluded.hostname,
+    pid = excluded.pid,
+    queues = excluded.queues,
+    concurrency = excluded.concurrency,
+    meta = excluded.meta,
+    started_at = excluded.started_at,
+    heartbeat_at = excluded.heartbeat_at,
+    running = 0,
+    stop_requested = false
+
+-- name: worker_heartbeat
+UPDATE {schema}.workhorse_workers
+SET heartbeat_at = now(), running = %(running)s
+WHERE id = %(id)s
+RETURNING stop_requested
+
+-- name: worker_deregister
+DELETE FROM {schema}.workhorse_workers WHERE id = %(id)s
+
+-- name: worker_list
+SELECT * FROM {schema}.workhorse_workers ORDER BY started_at, id
+
+-- name: worker_request_stop
+WITH asked AS (
+    UPDATE {schema}.workhorse_workers
+    SET stop_requested = true
+    WHERE %(id)s::text IS NULL OR id = %(id)s::text
+    RETURNING 1
+)
+SELECT count(*) AS asked FROM asked
+
+-- name: worker_prune
+WITH pruned AS (
+    DELETE FROM {schema}.workhorse_workers
+    WHERE heartbeat_at < coalesce(%(now)s::timestamptz, now())
+                         - %(older_than)s * interval '1 second'
+    RETURNING 1
+)
+SELECT count(*) AS pruned FROM pruned
+
+
+-- name: api_key_insert
+-- API keys of the HTTP API and dashboard (migration 0002): only token hashes are stored.
+INSERT INTO {schema}.workhorse_api_keys
+    (id, key_hash, name, tenant, admin, read_only, created_at)
+VALUES (%(id)s, %(key_hash)s, %(name)s, %(tenant)s, %(admin)s, %(read_only)s,
+        coalesce(%(now)s::timestamptz, now()))
+RETURNING id, key_hash, name, tenant, admin, read_only, created_at, revoked_at
+
+-- name: api_key_get
+SELECT id, key_hash, name, tenant, admin, read_only, created_at, revoked_at
+FROM {schema}.workhorse_api_keys
+WHERE key_hash = %(key_hash)s
+
+-- name: api_key_list
+SELECT id, key_hash, name, tenant, admin, read_only, created_at, revoked_at
+FROM {schema}.workhorse_api_keys
+WHERE %(include_revoked)s OR revoked_at IS NULL
+ORDER BY created_at, id
+
+-- name: api_key_revoke
+UPDATE {schema}.workhorse_api_keys
+SET revoked_at = coalesce(%(now)s::timestamptz, now())
+WHERE id = %(key_id)s AND revoked_at IS NULL
+RETURNING id

@@ -1,0 +1,111 @@
+"""The SQL of one PostgreSQL schema: named queries and migrations with the schema name
+filled in, and queries composed with named conditions (a job filter, a claim's scope)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from workhorse.backends._sql import Migration, load_migrations, load_queries
+from workhorse.backends.base import JobFilter
+from workhorse.errors import ConfigurationError
+from workhorse.serialization import dumps
+
+_PACKAGE = "workhorse.backends.postgres"
+_CHANNEL_SUFFIX = "_jobs"
+# PostgreSQL truncates identifiers (and refuses channel names) past 63 bytes, and the
+# channel is the schema name plus a suffix. Plain identifiers also need no escaping.
+_SCHEMA_NAME = re.compile(rf"^[A-Za-z_][A-Za-z0-9_]{{0,{62 - len(_CHANNEL_SUFFIX)}}}$")
+
+DEFAULT_SCHEMA = "workhorse"
+"""The schema used when the URL names none."""
+
+
+@functools.cache
+def _raw_queries() -> dict[str, str]:
+    return load_queries(_PACKAGE)
+
+
+@functools.cache
+def _raw_migrations() -> tuple[Migration, ...]:
+    return tuple(load_migrations(_PACKAGE))
+
+
+class Statements:
+    """Every query of the backend, qualified with one schema."""
+
+    def __init__(self, schema: str) -> None:
+        if not _SCHEMA_NAME.match(schema):
+            raise ConfigurationError(
+                f"invalid PostgreSQL schema name {schema!r}: use letters, digits and "
+                f"underscores, starting with a letter or underscore, at most "
+                f"{63 - len(_CHANNEL_SUFFIX)} characters"
+            )
+        self.schema = schema
+        self.channel = schema + _CHANNEL_SUFFIX
+        """The NOTIFY channel on which inserts announce their queue."""
+        self._queries = {name: self._render(sql) for name, sql in _raw_queries().items()}
+        self._composed: dict[tuple[object, ...], str] = {}
+
+    def _render(self, sql: str) -> str:
+        return sql.replace("{schema}", f'"{self.schema}"').replace("{channel}", f"'{self.channel}'")
+
+    def __getitem__(self, name: str) -> str:
+        return self._queries[name]
+
+    def compose(self, name: str, **slots: Sequence[str]) -> str:
+        """Query ``name`` with each ``{slot}`` replaced by the named queries given for
+        it, joined with AND (``true`` when there are none)."""
+        key = (name, *((slot, *parts) for slot, parts in sorted(slots.items())))
+        query = self._composed.get(key)
+        if query is None:
+            query = self._queries[name]
+            for slot, parts in slots.items():
+                where = " AND ".join(self._queries[part] for part in parts) or "true"
+                query = query.replace(f"{{{slot}}}", where)
+            self._composed[key] = query
+        return query
+
+    def filtered(
+        self, name: str, job_filter: JobFilter, *, before_id: int | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Query ``name`` narrowed to ``job_filter`` (and ``id < before_id`` when given),
+        and the parameters it needs."""
+        params = _filter_params(job_filter, before_id)
+        return self.compose(name, filter=[f"where_{field}" for field in params]), params
+
+    def migrations(self) -> list[Migration]:
+        """The numbered migrations, rendered for this schema."""
+        return [Migration(m.version, m.name, self._render(m.sql)) for m in _raw_migrations()]
+
+    def migration_script(self) -> str:
+        """One transaction that creates the schema from scratch and records every
+        migration as applied, for teams that run migrations themselves."""
+        parts = ["BEGIN;", self["migration_bootstrap"] + ";"]
+        for migration in self.migrations():
+            parts.append(f"-- {migration.version:04d}_{migration.name}")
+            parts.append(migration.sql.strip())
+            # Safe to inline: an int and a file name of word characters (see _sql.py).
+            parts.append(
+                f'INSERT INTO "{self.schema}".workhorse_migrations (version, name) '  # noqa: S608
+                f"VALUES ({migration.version}, '{migration.name}');"
+            )
+        parts.append("COMMIT;")
+        return "\n\n".join(parts) + "\n"
+
+
+def _filter_params(job_filter: JobFilter, before_id: int | None) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "tenant": job_filter.tenant,
+        "queue": job_filter.queue,
+        "states": None if job_filter.states is None else [str(s) for s in job_filter.states],
+        "task": job_filter.task,
+        "label": None if job_filter.label is None else dumps(dict([job_filter.label])),
+        "created_after": job_filter.created_after,
+        "created_before": job_filter.created_before,
+        "parent_id": job_filter.parent_id,
+        "before_id": before_id,
+    }
+    return {field: value for field, value in values.items() if value is not None}

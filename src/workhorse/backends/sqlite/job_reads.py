@@ -1,0 +1,68 @@
+"""The job reads of the SQLite backend, run on the connection's thread."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from workhorse.backends.base import JobFilter, QueueStats
+from workhorse.backends.sqlite.rows import from_epoch, job_record
+from workhorse.backends.sqlite.statements import QUERIES, compose, job_filter, queue_filter
+from workhorse.jobs import JobRecord, JobState
+
+
+def records(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[JobRecord]:
+    """The JobRecords of a ``SELECT *`` (or ``RETURNING *``) over workhorse_jobs."""
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    return [job_record(row) for row in cursor.execute(sql, params).fetchall()]
+
+
+def get(conn: sqlite3.Connection, job_id: int, tenant: str | None) -> JobRecord | None:
+    """One job, or None (also when it belongs to another tenant)."""
+    rows = records(conn, QUERIES["job_get"], {"job_id": job_id, "tenant": tenant})
+    return rows[0] if rows else None
+
+
+def list_jobs(
+    conn: sqlite3.Connection, flt: JobFilter, limit: int, before_id: int | None
+) -> list[JobRecord]:
+    """Matching jobs, newest first."""
+    sql, params = job_filter("job_list", flt, before_id=before_id)
+    params["limit"] = limit
+    return records(conn, sql, params)
+
+
+def count(conn: sqlite3.Connection, flt: JobFilter) -> int:
+    """How many jobs match."""
+    sql, params = job_filter("job_count", flt)
+    (total,) = conn.execute(sql, params).fetchone()
+    return int(total)
+
+
+def next_run_at(conn: sqlite3.Connection, queues: Sequence[str] | None) -> datetime | None:
+    """The earliest run_at of a scheduled job in ``queues``."""
+    if queues is not None and not queues:
+        return None
+    fragments, params = queue_filter(queues)
+    (earliest,) = conn.execute(compose("job_next_run_at", fragments), params).fetchone()
+    return from_epoch(earliest)
+
+
+def queue_stats(conn: sqlite3.Connection, tenant: str | None) -> list[QueueStats]:
+    """Counts per state (every state, zeros included) of each queue that has jobs."""
+    sql, params = job_filter("queue_stats", JobFilter(tenant=tenant))
+    counts: dict[str, dict[JobState, int]] = {}
+    oldest: dict[str, float] = {}
+    for queue, state, n, oldest_queued in conn.execute(sql, params).fetchall():
+        counts.setdefault(queue, dict.fromkeys(JobState, 0))[JobState(state)] = n
+        if oldest_queued is not None:
+            oldest[queue] = oldest_queued
+    return [
+        QueueStats(
+            queue=queue, counts=counts[queue], oldest_queued_at=from_epoch(oldest.get(queue))
+        )
+        for queue in sorted(counts)
+    ]

@@ -1,0 +1,232 @@
+"""The job writes of the SQLite backend. Each function runs on the connection's thread,
+inside the write transaction its caller opened (``Database.write_now``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from itertools import chain
+from typing import Any
+
+import orjson
+
+from workhorse.backends.base import (
+    HeartbeatReply,
+    InsertedJob,
+    Lease,
+    Outcome,
+    ProgressUpdate,
+    ReclaimResult,
+)
+from workhorse.backends.sqlite.job_reads import get, records
+from workhorse.backends.sqlite.rows import InsertParams
+from workhorse.backends.sqlite.statements import INSERT_CHUNK, QUERIES, insert_rows_sql
+from workhorse.errors import JobStateError, SerializationError
+from workhorse.jobs import JobRecord, JobState
+
+_UNIQUE_KEY = 11  # position of unique_key in InsertParams
+
+InsertBatch = list[tuple[InsertParams, JobState]]
+
+
+def insert(conn: sqlite3.Connection, batch: InsertBatch) -> list[InsertedJob]:
+    """Insert ``batch`` in order. Runs of jobs without a unique key go in multi-row
+    INSERTs; a job with a key is inserted alone, or answered with the live job that
+    holds it."""
+    inserted: list[InsertedJob] = []
+    start, end = 0, len(batch)
+    try:
+        while start < end:
+            params, state = batch[start]
+            if params[_UNIQUE_KEY] is not None:
+                inserted.append(_insert_unique(conn, params, state))
+                start += 1
+                continue
+            stop = start + 1
+            while stop < end and batch[stop][0][_UNIQUE_KEY] is None:
+                stop += 1
+            run = batch[start:stop]
+            _insert_run(conn, [params for params, _ in run])
+            # The write lock is held, so this run's ids are consecutive, ending here.
+            (last,) = conn.execute(QUERIES["last_insert_id"]).fetchone()
+            first = last - len(run) + 1
+            inserted.extend(
+                InsertedJob(id=first + offset, state=state, created=True)
+                for offset, (_, state) in enumerate(run)
+            )
+            start = stop
+    except sqlite3.IntegrityError as exc:
+        if "_is_json" in str(exc):
+            raise SerializationError(
+                f"job arguments are not valid JSON text ({exc}); nothing was inserted"
+            ) from exc
+        raise
+    return inserted
+
+
+def _insert_run(conn: sqlite3.Connection, rows: list[InsertParams]) -> None:
+    # Multi-row VALUES statements take about half the time of one statement per row.
+    whole = len(rows) - len(rows) % INSERT_CHUNK
+    if whole:
+        sql = insert_rows_sql(INSERT_CHUNK)
+        for start in range(0, whole, INSERT_CHUNK):
+            conn.execute(sql, tuple(chain.from_iterable(rows[start : start + INSERT_CHUNK])))
+    if whole < len(rows):
+        conn.executemany(QUERIES["job_insert"], rows[whole:])
+
+
+def _insert_unique(conn: sqlite3.Connection, params: InsertParams, state: JobState) -> InsertedJob:
+    created = conn.execute(QUERIES["job_insert_unique"], params).fetchall()
+    if created:
+        return InsertedJob(id=created[0][0], state=state, created=True)
+    holder = conn.execute(
+        QUERIES["job_unique_holder"], {"unique_key": params[_UNIQUE_KEY]}
+    ).fetchone()
+    if holder is None:  # pragma: no cover - the conflict can only be the unique key
+        raise sqlite3.IntegrityError(f"insert of unique key {params[_UNIQUE_KEY]!r} conflicted")
+    return InsertedJob(id=holder[0], state=JobState(holder[1]), created=False)
+
+
+def claim(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run a claim UPDATE (``statements.claim_sql``); its rows, in no particular order."""
+    return conn.execute(sql, params).fetchall()
+
+
+def heartbeat(
+    conn: sqlite3.Connection, leases: Sequence[Lease], expires_at: float
+) -> HeartbeatReply:
+    """Extend the leases still held; report the others as lost."""
+    pairs = orjson.dumps([[lease.job_id, lease.token] for lease in leases]).decode()
+    rows = conn.execute(
+        QUERIES["job_heartbeat"], {"leases": pairs, "lease_expires_at": expires_at}
+    ).fetchall()
+    held = {row[0] for row in rows}
+    return HeartbeatReply(
+        lost=frozenset(lease.job_id for lease in leases if lease.job_id not in held),
+        cancel_requested=frozenset(row[0] for row in rows if row[1]),
+    )
+
+
+def set_progress(conn: sqlite3.Connection, updates: Sequence[ProgressUpdate]) -> None:
+    """Record progress under each update's lease."""
+    conn.executemany(
+        QUERIES["job_set_progress"],
+        [
+            {
+                "job_id": update.job_id,
+                "lease_token": update.lease_token,
+                "progress": update.progress,
+                "message": update.message,
+            }
+            for update in updates
+        ],
+    )
+
+
+_OUTCOME_STATES = frozenset(
+    {JobState.COMPLETED, JobState.SCHEDULED, JobState.FAILED, JobState.CANCELLED}
+)
+
+
+def outcome_rows(outcomes: Sequence[Outcome]) -> list[list[Any]]:
+    """Each outcome as a row of job_complete's ``:outcomes`` array."""
+    rows: list[list[Any]] = []
+    for outcome in outcomes:
+        state = outcome.state
+        if state not in _OUTCOME_STATES:
+            raise ValueError(f"an attempt cannot end {state}")
+        error = outcome.error
+        rows.append(
+            [
+                outcome.job_id,
+                outcome.lease_token,
+                state,  # a str enum: JSON takes its value
+                outcome.result if state == JobState.COMPLETED else None,
+                None if error is None else error.type,
+                None if error is None else error.message,
+                None if error is None else error.traceback,
+                outcome.retry_delay,
+                outcome.ttl,
+            ]
+        )
+    return rows
+
+
+def complete(conn: sqlite3.Connection, rows: list[list[Any]], now: float) -> list[bool]:
+    """End attempts (``outcome_rows``) in one statement; each flag says whether that
+    lease still held."""
+    sql = QUERIES["job_complete"]
+    job_ids = [row[0] for row in rows]
+    if len(set(job_ids)) < len(job_ids):
+        # One job twice: only one outcome may apply, so they go one at a time.
+        return [_applied(conn, sql, [row], now) == {row[0]} for row in rows]
+    applied = _applied(conn, sql, rows, now)
+    return [job_id in applied for job_id in job_ids]
+
+
+def _applied(conn: sqlite3.Connection, sql: str, rows: list[list[Any]], now: float) -> set[int]:
+    outcomes = orjson.dumps(rows).decode()
+    return {row[0] for row in conn.execute(sql, {"outcomes": outcomes, "now": now}).fetchall()}
+
+
+def release(conn: sqlite3.Connection, leases: Sequence[Lease], now: float) -> int:
+    """Requeue held jobs without counting their attempt; how many were held."""
+    cursor = conn.executemany(
+        QUERIES["job_release"],
+        [{"job_id": lease.job_id, "lease_token": lease.token, "now": now} for lease in leases],
+    )
+    return cursor.rowcount
+
+
+def cancel(
+    conn: sqlite3.Connection, job_id: int, tenant: str | None, now: float
+) -> JobRecord | None:
+    """Cancel a waiting job, flag a running one; a final one is returned as it is."""
+    rows = records(conn, QUERIES["job_cancel"], {"job_id": job_id, "tenant": tenant, "now": now})
+    return rows[0] if rows else get(conn, job_id, tenant)
+
+
+def retry(
+    conn: sqlite3.Connection, job_id: int, tenant: str | None, now: float
+) -> JobRecord | None:
+    """Requeue a failed or cancelled job with at least one attempt left."""
+    try:
+        rows = records(conn, QUERIES["job_retry"], {"job_id": job_id, "tenant": tenant, "now": now})
+    except sqlite3.IntegrityError as exc:
+        raise JobStateError(
+            f"job {job_id} cannot be retried: another live job holds its unique key"
+        ) from exc
+    if rows:
+        return rows[0]
+    record = get(conn, job_id, tenant)
+    if record is None:
+        return None
+    raise JobStateError(
+        f"job {job_id} is {record.state.value}: only failed or cancelled jobs can be retried"
+    )
+
+
+def delete(conn: sqlite3.Connection, job_id: int, tenant: str | None) -> bool:
+    """Delete a final job; False if there is none."""
+    params = {"job_id": job_id, "tenant": tenant}
+    if conn.execute(QUERIES["job_delete"], params).rowcount:
+        return True
+    record = get(conn, job_id, tenant)
+    if record is None:
+        return False
+    raise JobStateError(
+        f"job {job_id} is {record.state.value}: only final jobs can be deleted (cancel it first)"
+    )
+
+
+def reclaim_expired(conn: sqlite3.Connection, now: float, ttl: float | None) -> ReclaimResult:
+    """Expired leases: cancel what was asked to cancel, requeue what has attempts left,
+    fail the rest."""
+    params = {"now": now, "expires_at": None if ttl is None else now + ttl}
+    conn.execute(QUERIES["job_reclaim_cancel"], params).fetchall()
+    requeued = conn.execute(QUERIES["job_reclaim_requeue"], params).fetchall()
+    failed = conn.execute(QUERIES["job_reclaim_fail"], params).fetchall()
+    return ReclaimResult(
+        requeued=tuple(sorted(row[0] for row in requeued)),
+        failed=tuple(sorted(row[0] for row in failed)),
+    )

@@ -1,0 +1,391 @@
+-- Named queries of the SQLite backend (same names as the PostgreSQL backend's file).
+-- Timestamps are REAL unix epoch seconds. A query holding "{filter}" is a template:
+-- statements.py fills it with "where_*" fragments joined by AND.
+
+-- name: job_insert
+-- Positional, the hot path: statements.insert_rows_sql repeats the VALUES row for
+-- multi-row inserts. The column list gives the order.
+INSERT INTO workhorse_jobs (
+    task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
+    tenant, labels, unique_key, parent_id, meta, created_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: job_insert_unique
+INSERT INTO workhorse_jobs (
+    task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
+    tenant, labels, unique_key, parent_id, meta, created_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+RETURNING id
+
+-- name: job_unique_holder
+SELECT id, state FROM workhorse_jobs
+WHERE unique_key = :unique_key
+  AND state IN ('scheduled', 'queued', 'blocked', 'running')
+
+-- name: job_due
+-- Template: the ids a claim takes, in claim order (with :limit 1, the cheap probe
+-- before a claim). The slot takes candidate lists (job_due_queued, job_due_scheduled)
+-- joined by UNION ALL; each is already short, in order, and cut at :limit.
+SELECT id FROM workhorse_jobs
+WHERE id IN ({filter})
+ORDER BY priority DESC, run_at, id
+LIMIT :limit
+
+-- name: job_due_queued
+-- Template: queued jobs, walked in claim order along a claim index.
+SELECT id FROM (
+    SELECT id FROM workhorse_jobs
+    WHERE state = 'queued' AND {filter}
+    ORDER BY priority DESC, run_at, id
+    LIMIT :limit
+)
+
+-- name: job_due_scheduled
+-- Template: due scheduled jobs that promotion has not made queued yet (few).
+SELECT id FROM (
+    SELECT id FROM workhorse_jobs
+    WHERE state = 'scheduled' AND run_at <= :now AND {filter}
+    ORDER BY priority DESC, run_at, id
+    LIMIT :limit
+)
+
+-- name: job_due_ids
+-- Template: the named jobs, due or not (eager mode).
+SELECT id FROM workhorse_jobs
+WHERE state IN ('queued', 'scheduled')
+  AND id IN (SELECT value FROM json_each(:job_ids))
+  AND {filter}
+ORDER BY priority DESC, run_at, id
+LIMIT :limit
+
+-- name: job_claim
+-- Template: the slot takes the whole job_due query.
+UPDATE workhorse_jobs
+SET state = 'running',
+    attempt = attempt + 1,
+    worker_id = :worker_id,
+    lease_token = lower(hex(randomblob(12))),
+    lease_expires_at = :now + :lease_seconds,
+    started_at = :now
+WHERE id IN ({filter})
+RETURNING id, task, queue, args, kwargs, attempt, max_attempts, lease_token,
+          priority, timeout, tenant, meta, run_at
+
+-- name: job_heartbeat
+UPDATE workhorse_jobs
+SET lease_expires_at = :lease_expires_at
+FROM (
+    SELECT json_extract(value, '$[0]') AS job_id, json_extract(value, '$[1]') AS token
+    FROM json_each(:leases)
+) AS lease
+WHERE workhorse_jobs.id = lease.job_id
+  AND workhorse_jobs.lease_token = lease.token
+  AND workhorse_jobs.state = 'running'
+RETURNING id, cancel_requested
+
+-- name: job_set_progress
+UPDATE workhorse_jobs
+SET progress = :progress, progress_message = :message
+WHERE id = :job_id AND lease_token = :lease_token AND state = 'running'
+
+-- name: job_complete
+-- :outcomes is a JSON array of [job_id, lease_token, state, result, error_type,
+-- error_message, error_traceback, retry_delay, ttl]. A retry (scheduled) of a job someone
+-- asked to cancel ends it cancelled instead; an outcome without an error keeps the error
+-- of an earlier attempt.
+UPDATE workhorse_jobs
+SET state = CASE WHEN new_state = 'scheduled' AND cancel_requested THEN 'cancelled'
+                 ELSE new_state END,
+    result = new_result,
+    error_type = CASE WHEN new_error_type IS NULL THEN error_type ELSE new_error_type END,
+    error_message = CASE WHEN new_error_type IS NULL THEN error_message
+                         ELSE new_error_message END,
+    error_traceback = CASE WHEN new_error_type IS NULL THEN error_traceback
+                           ELSE new_error_traceback END,
+    run_at = CASE WHEN new_state = 'scheduled' THEN :now + retry_delay ELSE run_at END,
+    finished_at = CASE WHEN new_state = 'scheduled' AND NOT cancel_requested THEN NULL
+                       ELSE :now END,
+    expires_at = CASE WHEN new_state = 'scheduled' AND NOT cancel_requested THEN NULL
+                      ELSE :now + ttl END,
+    lease_token = NULL,
+    lease_expires_at = NULL
+FROM (
+    SELECT json_extract(value, '$[0]') AS job_id,
+           json_extract(value, '$[1]') AS token,
+           json_extract(value, '$[2]') AS new_state,
+           json_extract(value, '$[3]') AS new_result,
+           json_extract(value, '$[4]') AS new_error_type,
+           json_extract(value, '$[5]') AS new_error_message,
+           json_extract(value, '$[6]') AS new_error_traceback,
+           json_extract(value, '$[7]') AS retry_delay,
+           json_extract(value, '$[8]') AS ttl
+    FROM json_each(:outcomes)
+) AS outcome
+WHERE workhorse_jobs.id = outcome.job_id
+  AND workhorse_jobs.lease_token = outcome.token
+  AND workhorse_jobs.state = 'running'
+RETURNING id
+
+-- name: job_release
+-- A job someone asked to cancel ends cancelled instead of waiting for another run.
+UPDATE workhorse_jobs
+SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+    attempt = attempt - 1,
+    finished_at = CASE WHEN cancel_requested THEN :now ELSE finished_at END,
+    lease_token = NULL,
+    lease_expires_at = NULL
+WHERE id = :job_id AND lease_token = :lease_token AND state = 'running'
+
+-- name: job_cancel
+-- Waiting jobs end now; a running one is asked to stop (its worker ends it).
+UPDATE workhorse_jobs
+SET state = CASE WHEN state = 'running' THEN state ELSE 'cancelled' END,
+    cancel_requested = CASE WHEN state = 'running' THEN 1 ELSE cancel_requested END,
+    finished_at = CASE WHEN state = 'running' THEN finished_at ELSE :now END
+WHERE id = :job_id
+  AND (:tenant IS NULL OR tenant = :tenant)
+  AND state IN ('scheduled', 'queued', 'blocked', 'running')
+RETURNING *
+
+-- name: job_retry
+UPDATE workhorse_jobs
+SET state = 'queued',
+    run_at = :now,
+    max_attempts = max(max_attempts, attempt + 1),
+    result = NULL,
+    error_type = NULL,
+    error_message = NULL,
+    error_traceback = NULL,
+    progress = 0,
+    progress_message = NULL,
+    cancel_requested = 0,
+    finished_at = NULL,
+    expires_at = NULL
+WHERE id = :job_id
+  AND (:tenant IS NULL OR tenant = :tenant)
+  AND state IN ('failed', 'cancelled')
+RETURNING *
+
+-- name: job_delete
+DELETE FROM workhorse_jobs
+WHERE id = :job_id
+  AND (:tenant IS NULL OR tenant = :tenant)
+  AND state IN ('completed', 'failed', 'cancelled')
+
+-- name: job_get
+SELECT * FROM workhorse_jobs
+WHERE id = :job_id AND (:tenant IS NULL OR tenant = :tenant)
+
+-- name: job_list
+SELECT * FROM workhorse_jobs
+WHERE {filter}
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: job_count
+SELECT count(*) FROM workhorse_jobs WHERE {filter}
+
+-- name: job_purge
+DELETE FROM workhorse_jobs
+WHERE state IN ('completed', 'failed', 'cancelled') AND {filter}
+
+-- name: job_next_run_at
+SELECT min(run_at) FROM workhorse_jobs WHERE state = 'scheduled' AND {filter}
+
+-- name: queue_stats
+SELECT queue, state, count(*), min(CASE WHEN state = 'queued' THEN run_at END)
+FROM workhorse_jobs
+WHERE {filter}
+GROUP BY queue, state
+
+-- name: job_reclaim_cancel
+-- Expired leases of jobs someone asked to cancel: nobody will run them again.
+UPDATE workhorse_jobs
+SET state = 'cancelled',
+    finished_at = :now,
+    expires_at = :expires_at,
+    lease_token = NULL,
+    lease_expires_at = NULL
+WHERE state = 'running' AND lease_expires_at < :now AND cancel_requested
+RETURNING id
+
+-- name: job_reclaim_requeue
+UPDATE workhorse_jobs
+SET state = 'queued',
+    error_type = 'LeaseExpiredError',
+    error_message = 'worker ' || quote(worker_id) || ' stopped renewing its lease on attempt '
+                    || attempt,
+    error_traceback = NULL,
+    lease_token = NULL,
+    lease_expires_at = NULL
+WHERE state = 'running' AND lease_expires_at < :now AND attempt < max_attempts
+RETURNING id
+
+-- name: job_reclaim_fail
+UPDATE workhorse_jobs
+SET state = 'failed',
+    error_type = 'LeaseExpiredError',
+    error_message = 'worker ' || quote(worker_id) || ' stopped renewing its lease on attempt '
+                    || attempt,
+    error_traceback = NULL,
+    finished_at = :now,
+    expires_at = :expires_at,
+    lease_token = NULL,
+    lease_expires_at = NULL
+WHERE state = 'running' AND lease_expires_at < :now
+RETURNING id
+
+-- name: job_promote_scheduled
+UPDATE workhorse_jobs
+SET state = 'queued'
+WHERE state = 'scheduled' AND run_at <= :now
+
+-- name: job_prune
+DELETE FROM workhorse_jobs
+WHERE id IN (
+    SELECT id FROM workhorse_jobs
+    WHERE expires_at <= :now AND state IN ('completed', 'failed', 'cancelled')
+    ORDER BY expires_at
+    LIMIT :limit
+)
+
+-- Fragments for the template slot, one condition each.
+
+-- name: where_all
+TRUE
+
+-- name: where_queue
+queue = :queue
+
+-- name: where_queues
+queue IN (SELECT value FROM json_each(:queues))
+
+-- name: where_tenant
+tenant = :tenant
+
+-- name: where_states
+state IN (SELECT value FROM json_each(:states))
+
+-- name: where_task
+task = :task
+
+-- name: where_label
+json_valid(labels) AND EXISTS (
+    SELECT 1 FROM json_each(workhorse_jobs.labels)
+    WHERE key = :label_key AND value = :label_value
+)
+
+-- name: where_created_after
+created_at > :created_after
+
+-- name: where_created_before
+created_at < :created_before
+
+-- name: where_parent
+parent_id = :parent_id
+
+-- name: where_before_id
+id < :before_id
+
+-- name: leader_elect
+-- Take a vacant or expired leadership, or renew our own.
+INSERT INTO workhorse_leader (name, worker_id, elected_at, expires_at)
+VALUES ('maintenance', :worker_id, :now, :expires_at)
+ON CONFLICT (name) DO UPDATE
+SET worker_id = excluded.worker_id,
+    expires_at = excluded.expires_at,
+    elected_at = CASE WHEN workhorse_leader.worker_id = excluded.worker_id
+                      THEN workhorse_leader.elected_at ELSE excluded.elected_at END
+WHERE workhorse_leader.worker_id = excluded.worker_id
+   OR workhorse_leader.expires_at <= excluded.elected_at
+RETURNING worker_id
+
+-- name: leader_resign
+DELETE FROM workhorse_leader WHERE worker_id = :worker_id
+
+-- name: worker_register
+INSERT OR REPLACE INTO workhorse_workers (
+    id, hostname, pid, queues, concurrency, started_at, heartbeat_at, meta
+) VALUES (:id, :hostname, :pid, :queues, :concurrency, :now, :now, :meta)
+
+-- name: worker_heartbeat
+UPDATE workhorse_workers
+SET heartbeat_at = :now, running = :running
+WHERE id = :worker_id
+RETURNING stop_requested
+
+-- name: worker_deregister
+DELETE FROM workhorse_workers WHERE id = :worker_id
+
+-- name: worker_list
+SELECT id, hostname, pid, queues, concurrency, started_at, heartbeat_at, running,
+       stop_requested, meta
+FROM workhorse_workers
+ORDER BY started_at, id
+
+-- name: worker_request_stop
+UPDATE workhorse_workers
+SET stop_requested = 1
+WHERE :worker_id IS NULL OR id = :worker_id
+
+-- name: worker_prune
+DELETE FROM workhorse_workers WHERE heartbeat_at < :cutoff
+
+-- name: last_insert_id
+SELECT last_insert_rowid()
+
+-- Probes: cheap reads that spare a write transaction (and its fsync) when idle.
+
+-- name: job_expired_probe
+SELECT 1 FROM workhorse_jobs
+WHERE state = 'running' AND lease_expires_at < :now
+LIMIT 1
+
+-- name: job_promote_probe
+SELECT 1 FROM workhorse_jobs
+WHERE state = 'scheduled' AND run_at <= :now
+LIMIT 1
+
+-- name: job_prune_probe
+SELECT 1 FROM workhorse_jobs
+WHERE expires_at <= :now AND state IN ('completed', 'failed', 'cancelled')
+LIMIT 1
+
+-- name: migration_table_exists
+SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'workhorse_migrations'
+
+-- name: migration_versions
+SELECT version FROM workhorse_migrations
+
+-- name: migration_record
+INSERT INTO workhorse_migrations (version, name, applied_at)
+VALUES (:version, :name, (julianday('now') - 2440587.5) * 86400.0)
+ON CONFLICT (version) DO NOTHING
+
+-- name: data_version
+-- Moves whenever another connection commits to the file.
+PRAGMA data_version
+
+
+-- name: api_key_insert
+-- API keys of the HTTP API and dashboard (migration 0002): only token hashes are stored.
+INSERT INTO workhorse_api_keys (id, key_hash, name, tenant, admin, read_only, created_at)
+VALUES (:id, :key_hash, :name, :tenant, :admin, :read_only, :now)
+RETURNING id, key_hash, name, tenant, admin, read_only, created_at, revoked_at
+
+-- name: api_key_get
+SELECT id, key_hash, name, tenant, admin, read_only, created_at, revoked_at
+FROM workhorse_api_keys
+WHERE key_hash = :key_hash
+
+-- name: api_key_list
+SELECT id, key_hash, name, tenant, admin, read_only, created_at, revoked_at
+FROM workhorse_api_keys
+WHERE :include_revoked OR revoked_at IS NULL
+ORDER BY created_at, rowid
+
+-- name: api_key_revoke
+UPDATE workhorse_api_keys
+SET revoked_at = :now
+WHERE id = :key_id AND revoked_at IS NULL

@@ -1,0 +1,1 @@
+"""The backend conformance suite: every store passes these tests unchanged."""
