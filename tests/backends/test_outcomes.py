@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from workhorse.backends.base import Backend, Outcome
+from workhorse.backends.base import Backend, Outcome, ProgressUpdate
 from workhorse.jobs import JobError, JobState
 
 from ._support import (
@@ -227,3 +227,24 @@ async def test_a_retry_of_a_cancel_requested_job_cancels_it(
     assert record.state is JobState.CANCELLED
     assert_time(record.finished_at, at(now, 1))
     assert await claim(backend, now=at(now, 100)) == []
+
+
+async def test_outcome_carries_the_attempts_last_progress(backend: Backend, now: datetime) -> None:
+    first, second = await insert(backend, new_job(), new_job(), now=now)
+    jobs = await claim(backend, now=now, limit=2)
+    held = {job.id: job for job in jobs}
+    await backend.job_set_progress(
+        [ProgressUpdate(job_id=second, lease_token=held[second].lease_token, progress=40)]
+    )
+    done = Outcome(
+        job_id=first,
+        lease_token=held[first].lease_token,
+        state=JobState.COMPLETED,
+        progress=100,
+        progress_message="all pages",
+    )
+    silent = Outcome(job_id=second, lease_token=held[second].lease_token, state=JobState.FAILED)
+    assert await backend.job_complete_many([done, silent], now=now) == [True, True]
+    record = await get(backend, first)
+    assert (record.progress, record.progress_message) == (100, "all pages")
+    assert (await get(backend, second)).progress == 40  # no progress in the outcome: kept

@@ -25,9 +25,7 @@ def test_backoff_jitter_stays_within_its_spread() -> None:
     assert len(delays) > 100  # really spread, not one value
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"base": -1}, {"factor": 0.5}, {"jitter": 1.5}, {"max": -2}]
-)
+@pytest.mark.parametrize("kwargs", [{"base": -1}, {"factor": 0.5}, {"jitter": 1.5}, {"max": -2}])
 def test_backoff_rejects_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="Backoff needs"):
         Backoff(**kwargs)

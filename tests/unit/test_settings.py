@@ -27,3 +27,10 @@ def test_replace_ignores_none() -> None:
     settings = WorkerSettings().replace(concurrency=3, lease=None)
     assert settings.concurrency == 3
     assert settings.lease == WorkerSettings().lease
+
+
+def test_urls_lose_their_password_before_they_are_shown() -> None:
+    from workhorse.backends import redact_url
+
+    assert redact_url("postgresql://app:s3cret@db:5432/jobs") == "postgresql://app:***@db:5432/jobs"
+    assert redact_url("sqlite:///jobs.db") == "sqlite:///jobs.db"

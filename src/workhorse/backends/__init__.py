@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from workhorse.backends.base import Backend
 from workhorse.errors import ConfigurationError
@@ -37,4 +38,13 @@ def open_backend(url: str, **options: Any) -> Backend:
     )
 
 
-__all__ = ["DEFAULT_URL", "Backend", "open_backend"]
+def redact_url(url: str) -> str:
+    """``url`` without its password, fit for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+__all__ = ["DEFAULT_URL", "Backend", "open_backend", "redact_url"]

@@ -126,6 +126,11 @@ class Outcome:
     error: JobError | None = None
     retry_delay: float = 0.0
     ttl: float | None = None
+    progress: float | None = None
+    """The attempt's last progress, written with the outcome (None: leave the stored
+    progress as it is). Progress reports are coalesced, so without this the last one
+    before the end could be lost."""
+    progress_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,6 +227,9 @@ class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
                 job.result = outcome.result
         if outcome.error is not None:
             job.error = outcome.error
+        if outcome.progress is not None:
+            job.progress = outcome.progress
+            job.progress_message = outcome.progress_message
         return True
 
     async def job_release(self, leases: Sequence[Lease]) -> int:

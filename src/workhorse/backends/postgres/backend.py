@@ -210,6 +210,8 @@ class PostgresBackend(Backend):
                 "error_tracebacks": [e.traceback if e else None for e in errors],
                 "retry_delays": [float(o.retry_delay) for o in outcomes],
                 "ttls": [None if o.ttl is None else float(o.ttl) for o in outcomes],
+                "progresses": [o.progress for o in outcomes],
+                "progress_messages": [o.progress_message for o in outcomes],
             },
         )
         applied = {(row["id"], row["token"]) for row in rows}

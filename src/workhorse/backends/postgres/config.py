@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -55,7 +55,8 @@ def parse_config(url: str, options: Mapping[str, Any]) -> PostgresConfig:
             "postgresql",
             parts.netloc,
             parts.path,
-            urlencode([(k, v) for k, v in query if k != "schema"]),
+            # libpq decodes %XX but not "+": spaces must travel as %20.
+            urlencode([(k, v) for k, v in query if k != "schema"], quote_via=quote),
             parts.fragment,
         )
     )

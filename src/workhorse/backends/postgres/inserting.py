@@ -36,6 +36,8 @@ async def insert_jobs(
     if not jobs:
         return []
     if any(job.unique_key is not None for job in jobs):
+        if len(jobs) == 1:  # one job is never half-written
+            return await _insert_unique(session, sql, jobs, now)
         # Settling unique keys may take more than one statement.
         async with session.atomic():
             return await _insert_unique(session, sql, jobs, now)

@@ -6,11 +6,14 @@ the pool runs a cheap local probe (no round trip) that notices the server's good
 a dead connection the whole pool is renewed, since whatever killed one connection
 (a restart, a mass termination) most likely killed its siblings. An operation that is
 safe to repeat runs once more when its connection dies under it; anything else, and an
-unreachable server, raise :class:`~workhorse.errors.BackendUnavailableError`.
+unreachable server, raise :class:`~workhorse.errors.BackendUnavailableError`. A pool that
+could not reach the server is replaced by a fresh one, which reconnects as soon as the
+server is back instead of waiting out a long backoff.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -77,21 +80,14 @@ class Pool:
     def __init__(self, config: PostgresConfig) -> None:
         self._config = config
         self._pool: AsyncConnectionPool[Connection] | None = None
+        self._failed: AsyncConnectionPool[Connection] | None = None
+        self._retired: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         """Open the pool and wait for its first connection."""
         if self._pool is not None:
             return
-        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            self._config.conninfo,
-            kwargs={"autocommit": True, "context": _adapters()},
-            check=self._check,
-            min_size=self._config.min_size,
-            max_size=self._config.max_size,
-            timeout=self._config.timeout,
-            name=f"workhorse:{self._config.schema}",
-            open=False,
-        )
+        pool = self._new_pool()
         try:
             await pool.open(wait=True, timeout=self._config.timeout)
         except PoolTimeout as exc:
@@ -104,21 +100,26 @@ class Pool:
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+        await asyncio.gather(*self._retired)
 
     async def run(self, work: Callable[[Connection], Awaitable[T]], *, idempotent: bool) -> T:
         """Run ``work`` on a pooled connection; once more on a fresh connection if the
         first died under it and ``idempotent`` says repeating is harmless."""
         attempts = 2 if idempotent else 1
         for attempt in range(1, attempts + 1):
+            pool = await self._current()
             try:
-                async with self._require().connection() as conn:
+                async with pool.connection() as conn:
                     return await work(conn)
+            except PoolTimeout as exc:
+                self._failed = pool
+                raise self._unavailable(exc) from exc
             except psycopg.OperationalError as exc:
                 if not is_disconnect(exc):
                     raise
-                if attempt == attempts or isinstance(exc, PoolTimeout):
+                if attempt == attempts:
                     raise self._unavailable(exc) from exc
-                await self._renew()
+                await pool.drain()
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def fetch(
@@ -129,16 +130,50 @@ class Pool:
             lambda conn: AsyncConnSession(conn).fetch(query, params), idempotent=idempotent
         )
 
-    async def _check(self, conn: Connection) -> None:
-        if not is_alive(conn):
-            await self._renew()
-            raise psycopg.OperationalError("the server closed this pooled connection")
+    async def _current(self) -> AsyncConnectionPool[Connection]:
+        pool = self._require()
+        if pool is not self._failed:
+            return pool
+        # A pool that could not connect retries ever more slowly (up to minutes apart),
+        # even once the server is back. Meanwhile one plain connection tells whether the
+        # server is back: if not, fail at once; if so, swap in a pool that connects now.
+        try:
+            probe = await psycopg.AsyncConnection.connect(self._config.conninfo)
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from exc
+        await probe.close()
+        fresh = self._new_pool()
+        await fresh.open(wait=False)
+        if self._pool is not pool:  # replaced or closed meanwhile
+            await fresh.close()
+            return self._require()
+        self._pool = fresh
+        retiring = asyncio.create_task(pool.close())
+        self._retired.add(retiring)
+        retiring.add_done_callback(self._retired.discard)
+        return fresh
 
-    async def _renew(self) -> None:
-        # Close the idle connections and open new ones (quietly, unlike a check of
-        # each); connections in use are replaced when they come back.
-        if self._pool is not None:
-            await self._pool.drain()
+    def _new_pool(self) -> AsyncConnectionPool[Connection]:
+        pool: AsyncConnectionPool[Connection]
+
+        async def check(conn: Connection) -> None:
+            if not is_alive(conn):
+                # Close the idle connections and open new ones (quietly, unlike a check
+                # of each); connections in use are replaced when they come back.
+                await pool.drain()
+                raise psycopg.OperationalError("the server closed this pooled connection")
+
+        pool = AsyncConnectionPool(
+            self._config.conninfo,
+            kwargs={"autocommit": True, "context": _adapters()},
+            check=check,
+            min_size=self._config.min_size,
+            max_size=self._config.max_size,
+            timeout=self._config.timeout,
+            name=f"workhorse:{self._config.schema}",
+            open=False,
+        )
+        return pool
 
     def _require(self) -> AsyncConnectionPool[Connection]:
         if self._pool is None:

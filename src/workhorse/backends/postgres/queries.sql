@@ -16,7 +16,15 @@
 SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))
 
 -- name: migration_bootstrap
-CREATE SCHEMA IF NOT EXISTS {schema};
+-- CREATE SCHEMA IF NOT EXISTS wants the CREATE privilege on the database even when the
+-- schema exists: look first, so that a schema a DBA created is enough.
+DO $$
+BEGIN
+    IF to_regnamespace('{schema}') IS NULL THEN
+        CREATE SCHEMA {schema};
+    END IF;
+END
+$$;
 CREATE TABLE IF NOT EXISTS {schema}.workhorse_migrations (
     version    integer PRIMARY KEY,
     name       text NOT NULL,
@@ -245,9 +253,10 @@ WITH outcome AS (
     FROM unnest(
         %(ids)s::bigint[], %(tokens)s::text[], %(states)s::text[], %(results)s::text[],
         %(error_types)s::text[], %(error_messages)s::text[], %(error_tracebacks)s::text[],
-        %(retry_delays)s::double precision[], %(ttls)s::double precision[]
+        %(retry_delays)s::double precision[], %(ttls)s::double precision[],
+        %(progresses)s::double precision[], %(progress_messages)s::text[]
     ) AS o (id, token, state, result, error_type, error_message, error_traceback,
-            retry_delay, ttl)
+            retry_delay, ttl, progress, progress_message)
 ),
 held AS (
     SELECT o.*,
@@ -278,6 +287,9 @@ ended AS (
         expires_at = CASE WHEN held.ending = 'scheduled' THEN NULL
                           ELSE coalesce(%(now)s::timestamptz, now())
                                + held.ttl * interval '1 second' END,
+        progress = coalesce(held.progress, j.progress),
+        progress_message = CASE WHEN held.progress IS NULL THEN j.progress_message
+                                ELSE held.progress_message END,
         lease_token = NULL,
         lease_expires_at = NULL
     FROM held

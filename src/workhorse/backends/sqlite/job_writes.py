@@ -147,6 +147,8 @@ def outcome_rows(outcomes: Sequence[Outcome]) -> list[list[Any]]:
                 None if error is None else error.traceback,
                 outcome.retry_delay,
                 outcome.ttl,
+                outcome.progress,
+                outcome.progress_message,
             ]
         )
     return rows

@@ -1,6 +1,7 @@
 -- Named queries of the SQLite backend (same names as the PostgreSQL backend's file).
 -- Timestamps are REAL unix epoch seconds. A query holding "{filter}" is a template:
--- statements.py fills it with "where_*" fragments joined by AND.
+-- statements.py fills the slot with "where_*" fragments joined by AND, or with the
+-- query its comment names.
 
 -- name: job_insert
 -- Positional, the hot path: statements.insert_rows_sql repeats the VALUES row for
@@ -91,7 +92,8 @@ WHERE id = :job_id AND lease_token = :lease_token AND state = 'running'
 
 -- name: job_complete
 -- :outcomes is a JSON array of [job_id, lease_token, state, result, error_type,
--- error_message, error_traceback, retry_delay, ttl]. A retry (scheduled) of a job someone
+-- error_message, error_traceback, retry_delay, ttl, progress, progress_message]; a null
+-- progress leaves the stored one. A retry (scheduled) of a job someone
 -- asked to cancel ends it cancelled instead; an outcome without an error keeps the error
 -- of an earlier attempt.
 UPDATE workhorse_jobs
@@ -108,6 +110,9 @@ SET state = CASE WHEN new_state = 'scheduled' AND cancel_requested THEN 'cancell
                        ELSE :now END,
     expires_at = CASE WHEN new_state = 'scheduled' AND NOT cancel_requested THEN NULL
                       ELSE :now + ttl END,
+    progress = coalesce(new_progress, progress),
+    progress_message = CASE WHEN new_progress IS NULL THEN progress_message
+                            ELSE new_progress_message END,
     lease_token = NULL,
     lease_expires_at = NULL
 FROM (
@@ -119,7 +124,9 @@ FROM (
            json_extract(value, '$[5]') AS new_error_message,
            json_extract(value, '$[6]') AS new_error_traceback,
            json_extract(value, '$[7]') AS retry_delay,
-           json_extract(value, '$[8]') AS ttl
+           json_extract(value, '$[8]') AS ttl,
+           json_extract(value, '$[9]') AS new_progress,
+           json_extract(value, '$[10]') AS new_progress_message
     FROM json_each(:outcomes)
 ) AS outcome
 WHERE workhorse_jobs.id = outcome.job_id

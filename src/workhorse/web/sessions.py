@@ -1,0 +1,142 @@
+"""Dashboard sessions: a signed cookie that remembers which API key logged in, and the
+CSRF checks that go with cookie authentication.
+
+The cookie holds the key's hash, a CSRF token and an expiry, signed with HMAC-SHA256.
+It is ``HttpOnly`` and ``SameSite=Strict`` (and ``Secure`` over HTTPS). A state-changing
+request that authenticates by cookie must also carry the CSRF token in the
+``X-CSRF-Token`` header and an ``Origin`` (or ``Referer``) of this very host.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import orjson
+from fastapi import Request, Response
+
+SESSION_COOKIE = "workhorse_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SECRET_ENV = "WORKHORSE_SESSION_SECRET"  # noqa: S105 - a variable name
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A logged-in dashboard session."""
+
+    ref: str
+    """The authenticator's reference to the credential (the API key's hash)."""
+    csrf: str
+    expires: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SessionCodec:
+    """Issues and verifies session cookies.
+
+    ``secret`` defaults to ``$WORKHORSE_SESSION_SECRET``, or a random one per process (then
+    sessions end when the server restarts, and several server processes need the
+    variable set to share sessions).
+    """
+
+    def __init__(self, secret: str | bytes | None = None, *, max_age: int = 8 * 3600) -> None:
+        if secret is None:
+            secret = os.environ.get(SECRET_ENV) or secrets.token_bytes(32)
+        self._key = secret.encode() if isinstance(secret, str) else secret
+        if len(self._key) < 16:
+            raise ValueError("the session secret must be at least 16 bytes")
+        self.max_age = max_age
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+
+    def issue(self, ref: str, *, now: float | None = None) -> tuple[str, Session]:
+        """A new session for ``ref``: the cookie value and what it holds."""
+        moment = time.time() if now is None else now
+        session = Session(
+            ref=ref, csrf=secrets.token_urlsafe(24), expires=int(moment) + self.max_age
+        )
+        payload = _b64(orjson.dumps({"r": session.ref, "c": session.csrf, "e": session.expires}))
+        return f"{payload}.{self._sign(payload)}", session
+
+    def read(self, value: str | None, *, now: float | None = None) -> Session | None:
+        """The session in a cookie value, or None if absent, forged or expired."""
+        if not value or len(value) > 4096:
+            return None
+        payload, _, signature = value.partition(".")
+        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
+            return None
+        try:
+            data = orjson.loads(_unb64(payload))
+            session = Session(ref=str(data["r"]), csrf=str(data["c"]), expires=int(data["e"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if session.expires < (time.time() if now is None else now):
+            return None
+        return session
+
+    def set_cookie(self, response: Response, request: Request, value: str) -> None:
+        """Attach the session cookie, scoped to the path the API is mounted under."""
+        response.set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=self.max_age,
+            path=cookie_path(request),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    def clear_cookie(self, response: Response, request: Request) -> None:
+        """Remove the session cookie."""
+        response.delete_cookie(
+            SESSION_COOKIE,
+            path=cookie_path(request),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+
+def cookie_path(request: Request) -> str:
+    """The path the workhorse routes live under (everything before ``/dashboard``)."""
+    path = request.url.path
+    index = path.rfind("/dashboard")
+    base = path[:index] if index >= 0 else ""
+    return base or "/"
+
+
+def same_origin(request: Request) -> bool:
+    """True if the request's ``Origin`` (or, without one, ``Referer``) is this host."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source or source == "null":
+        return False
+    parts = urlsplit(source)
+    host = request.headers.get("host", "")
+    return bool(parts.netloc) and parts.netloc == host and parts.scheme in {"http", "https"}
+
+
+def csrf_problem(request: Request, session: Session) -> str | None:
+    """Why a state-changing, cookie-authenticated request must be refused, or None."""
+    if request.method in SAFE_METHODS:
+        return None
+    if not same_origin(request):
+        return "cross-site request refused: Origin or Referer must be this host"
+    token = request.headers.get(CSRF_HEADER, "")
+    if not token or not hmac.compare_digest(token.encode(), session.csrf.encode()):
+        return "missing or wrong CSRF token (send the X-CSRF-Token header)"
+    return None

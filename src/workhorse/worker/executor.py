@@ -1,0 +1,337 @@
+"""Runs one attempt of a claimed job and says how it ended, as an :class:`Outcome`.
+
+This is the one code path that both the worker and eager mode use: decoding the stored
+arguments, finding the task, running it where it belongs, enforcing its timeout, and
+turning a return value or an exception into an outcome through the task's retry policy.
+
+Where a task runs:
+
+- ``async`` tasks run on the event loop; a timeout cancels them (``asyncio``).
+- ``thread`` tasks (sync functions) run in a thread pool, with the job context current in
+  that thread. A thread cannot be killed: at the timeout (or a hard cancel) the attempt
+  ends at once and its slot is freed, the context is flagged cancelled so that a task
+  that checks ``ctx.cancelled`` can stop early, and the thread runs on; whatever it
+  returns later is discarded.
+- ``process`` tasks run in a process pool ("spawn" start method). The child imports the
+  function by module and qualified name, so it must be defined at module level. There is
+  no job context in the child (``current_job()`` raises there): pass what the function
+  needs as arguments. At the timeout the attempt ends and its slot is freed; the pool's
+  process finishes the call and the result is discarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from workhorse import serialization
+from workhorse.backends.base import ClaimedJob, Outcome
+from workhorse.context import JobContext, bound, run_with_context
+from workhorse.errors import (
+    Cancelled,
+    ConfigurationError,
+    CorruptJobError,
+    JobTimeoutError,
+    SerializationError,
+    UnknownTaskError,
+)
+from workhorse.jobs import JobError, JobState
+from workhorse.worker import _child
+
+if TYPE_CHECKING:
+    from workhorse.app import Workhorse
+    from workhorse.tasks import Task
+
+logger = logging.getLogger("workhorse.worker")
+
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    CorruptJobError,
+    UnknownTaskError,
+    SerializationError,
+    ConfigurationError,
+)
+"""Errors that another attempt cannot fix: the job fails whatever its retry policy says."""
+
+_TRACEBACK_LIMIT = 32_000
+"""Characters of traceback kept (the end, where the error is)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """How an attempt ended, and the exception that ended it (eager mode re-raises it)."""
+
+    outcome: Outcome
+    error: BaseException | None = None
+
+
+def describe(exc: BaseException) -> JobError:
+    """The stored form of an exception: type name, message and traceback text."""
+    text = "".join(traceback.format_exception(exc))
+    if len(text) > _TRACEBACK_LIMIT:
+        text = "...\n" + text[-_TRACEBACK_LIMIT:]
+    return JobError(type=type(exc).__name__, message=str(exc), traceback=text)
+
+
+def decode_arguments(job: ClaimedJob) -> tuple[list[Any], dict[str, Any]]:
+    """The job's positional and keyword arguments; ``CorruptJobError`` if the stored
+    text is not a JSON list and a JSON object."""
+    try:
+        args = serialization.loads(job.args)
+        kwargs = serialization.loads(job.kwargs)
+    except ValueError as exc:
+        raise CorruptJobError(
+            f"job {job.id}: stored arguments of task {job.task!r} are not valid JSON ({exc})"
+        ) from None
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise CorruptJobError(
+            f"job {job.id}: stored arguments of task {job.task!r} are not a JSON list "
+            "and a JSON object"
+        )
+    return args, kwargs
+
+
+class JobRunner:
+    """Runs attempts of claimed jobs for one app.
+
+    ``threads`` runs sync tasks (None: the event loop's default executor). ``processes``
+    makes the pool for ``executor="process"`` tasks on first use; None runs them in
+    ``threads`` instead, still imported by name (eager mode: same checks, no spawn cost).
+    """
+
+    def __init__(
+        self,
+        app: Workhorse,
+        *,
+        threads: Executor | None = None,
+        processes: Callable[[], Executor] | None = None,
+    ) -> None:
+        self.app = app
+        self._threads = threads
+        self._make_processes = processes
+        self._processes: Executor | None = None
+
+    # -- contexts and outcomes ----------------------------------------------------------
+
+    def context_for(
+        self, job: ClaimedJob, *, on_progress: Callable[[JobContext], None] | None = None
+    ) -> JobContext:
+        """A fresh context for this attempt of ``job`` (call on the event loop)."""
+        return JobContext(
+            job_id=job.id,
+            task_name=job.task,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            queue=job.queue,
+            tenant=job.tenant,
+            loop=asyncio.get_running_loop(),
+            on_progress=on_progress,
+        )
+
+    def ttl_for(self, job: ClaimedJob) -> float | None:
+        """Seconds a finished ``job`` is kept: its task's ``result_ttl``, else the app's."""
+        task = self.app.tasks.get(job.task)
+        if task is not None and task.result_ttl is not None:
+            return task.result_ttl
+        return self.app.result_ttl
+
+    def cancelled(self, job: ClaimedJob, reason: str) -> Outcome:
+        """The outcome of an attempt stopped by a cancellation request."""
+        return Outcome(
+            job_id=job.id,
+            lease_token=job.lease_token,
+            state=JobState.CANCELLED,
+            error=JobError(type=Cancelled.__name__, message=reason),
+            ttl=self.ttl_for(job),
+        )
+
+    def _ended(
+        self,
+        job: ClaimedJob,
+        state: JobState,
+        exc: BaseException,
+        *,
+        delay: float = 0.0,
+        ctx: JobContext | None = None,
+    ) -> AttemptResult:
+        reported = ctx is not None and (ctx.progress > 0 or ctx.message is not None)
+        outcome = Outcome(
+            job_id=job.id,
+            lease_token=job.lease_token,
+            state=state,
+            error=describe(exc),
+            retry_delay=delay,
+            ttl=self.ttl_for(job),
+            progress=ctx.progress if ctx is not None and reported else None,
+            progress_message=ctx.message if ctx is not None and reported else None,
+        )
+        return AttemptResult(outcome, exc)
+
+    def _failure(
+        self, job: ClaimedJob, task: Task[Any, Any], exc: BaseException, ctx: JobContext
+    ) -> AttemptResult:
+        if isinstance(exc, Cancelled) or (ctx.cancelled and not isinstance(exc, JobTimeoutError)):
+            return self._ended(job, JobState.CANCELLED, exc, ctx=ctx)
+        if isinstance(exc, PERMANENT_ERRORS):
+            return self._ended(job, JobState.FAILED, exc, ctx=ctx)
+        delay = task.retry.next_delay(exc, attempt=job.attempt, max_attempts=job.max_attempts)
+        if delay is None:
+            return self._ended(job, JobState.FAILED, exc, ctx=ctx)
+        return self._ended(job, JobState.SCHEDULED, exc, delay=delay, ctx=ctx)
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(self, job: ClaimedJob, ctx: JobContext) -> AttemptResult:
+        """Run one attempt of ``job`` with ``ctx`` as its context. Never raises, except
+        ``asyncio.CancelledError`` when the caller cancels the attempt."""
+        try:
+            args, kwargs = decode_arguments(job)
+        except CorruptJobError as exc:
+            logger.error("%s; failing the job without retry", exc)
+            return self._ended(job, JobState.FAILED, exc)
+        try:
+            task = self.app.get_task(job.task)
+        except UnknownTaskError as exc:
+            logger.error("job %d: %s", job.id, exc)
+            return self._ended(job, JobState.FAILED, exc)
+        timeout = job.timeout if job.timeout is not None else task.timeout
+        try:
+            value = await self._call(task, args, kwargs, ctx, timeout)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            return self._failure(job, task, exc, ctx)
+        try:
+            result = serialization.dumps(value, what=f"the result of task {task.name!r}")
+        except SerializationError as exc:
+            return self._ended(job, JobState.FAILED, exc, ctx=ctx)
+        outcome = Outcome(
+            job_id=job.id,
+            lease_token=job.lease_token,
+            state=JobState.COMPLETED,
+            result=result,
+            ttl=self.ttl_for(job),
+            progress=100.0,
+            progress_message=ctx.message,
+        )
+        return AttemptResult(outcome)
+
+    async def _call(
+        self,
+        task: Task[Any, Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        ctx: JobContext,
+        timeout: float | None,
+    ) -> Any:
+        if task.executor == "async":
+            if timeout is None:  # the common case, spared the timeout's bookkeeping
+                with bound(ctx):
+                    return await task.fn(*args, **kwargs)
+            scope = asyncio.timeout(timeout)
+            try:
+                async with scope:
+                    with bound(ctx):
+                        return await task.fn(*args, **kwargs)
+            except TimeoutError as exc:
+                if scope.expired():  # chained: the traceback shows where the task was
+                    raise JobTimeoutError(_timed_out(task, timeout)) from exc
+                raise
+        loop = asyncio.get_running_loop()
+        if task.executor == "process":
+            call = functools.partial(_child.call_by_name, *_importable_name(task), args, kwargs)
+            pool = self._process_pool()
+        else:
+            call = functools.partial(run_with_context, ctx, task.fn, *args, **kwargs)
+            pool = self._threads
+        try:
+            return await _off_loop(loop.run_in_executor(pool, call), ctx, task, timeout)
+        except BrokenProcessPool:
+            self._discard_process_pool()
+            raise
+
+    # -- pools --------------------------------------------------------------------------
+
+    def _process_pool(self) -> Executor | None:
+        if self._make_processes is None:
+            return self._threads
+        if self._processes is None:
+            self._processes = self._make_processes()
+        return self._processes
+
+    def _discard_process_pool(self) -> None:
+        # A child died (OOM, segfault): the pool refuses all work from now on.
+        pool, self._processes = self._processes, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Shut the pools down without waiting. Calls that were abandoned may still run:
+        daemon threads die with the process; process-pool children are terminated."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+        pool, self._processes = self._processes, None
+        if pool is None:
+            return
+        pool.shutdown(wait=False, cancel_futures=True)
+        # ProcessPoolExecutor has no public way to stop a running call before 3.14
+        # (terminate_workers); its children are reachable only through _processes.
+        children = getattr(pool, "_processes", None) or {}
+        for process in list(children.values()):
+            process.terminate()
+
+
+def process_pool(size: int) -> ProcessPoolExecutor:
+    """A "spawn" process pool of ``size`` children (0: one per CPU)."""
+    return ProcessPoolExecutor(
+        max_workers=size or os.cpu_count() or 1,
+        mp_context=multiprocessing.get_context("spawn"),
+    )
+
+
+async def _off_loop(
+    future: asyncio.Future[Any], ctx: JobContext, task: Task[Any, Any], timeout: float | None
+) -> Any:
+    """Wait for a call running in a pool, giving up on it at the timeout or when the
+    attempt is cancelled (the call itself runs on; its result is discarded)."""
+    try:
+        done, _ = await asyncio.wait({future}, timeout=timeout)
+    except asyncio.CancelledError:
+        _abandon(future, ctx)
+        raise
+    if not done:
+        _abandon(future, ctx)
+        raise JobTimeoutError(_timed_out(task, timeout))
+    return future.result()
+
+
+def _abandon(future: asyncio.Future[Any], ctx: JobContext) -> None:
+    ctx._request_cancel()
+    future.add_done_callback(_discard_late_result)
+
+
+def _discard_late_result(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.debug("an abandoned call ended later with %r (discarded)", future.exception())
+
+
+def _timed_out(task: Task[Any, Any], timeout: float | None) -> str:
+    return f"task {task.name!r} ran past its timeout of {timeout}s"
+
+
+def _importable_name(task: Task[Any, Any]) -> tuple[str, str]:
+    module, qualname = task.fn.__module__, task.fn.__qualname__
+    if "<locals>" in qualname:
+        raise ConfigurationError(
+            f"task {task.name!r} runs in a process pool, so its function must be defined "
+            f"at module level (a child process imports {module}.{qualname})"
+        )
+    return module, qualname

@@ -1,0 +1,136 @@
+"""Leader-only chores: reclaim expired leases, promote due scheduled jobs, prune old jobs
+and dead workers. Any worker may run them; the store elects one at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from workhorse.backends.base import Backend
+
+logger = logging.getLogger("workhorse.worker")
+
+
+class Chore(Protocol):
+    """One maintenance job, run by the leader every ``interval`` seconds."""
+
+    @property
+    def interval(self) -> float: ...
+
+    async def __call__(self, store: Backend) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReclaimExpired:
+    """Requeue (or fail, with no attempts left) jobs whose worker stopped renewing."""
+
+    interval: float
+    result_ttl: float | None
+    on_requeued: Callable[[], None]
+    on_failed: Callable[[Sequence[int]], None]
+
+    async def __call__(self, store: Backend) -> None:
+        result = await store.job_reclaim_expired(ttl=self.result_ttl)
+        if result.requeued:
+            logger.warning(
+                "reclaimed %d job(s) whose lease expired: %s",
+                len(result.requeued),
+                _ids(result.requeued),
+            )
+            self.on_requeued()
+        if result.failed:
+            logger.warning(
+                "failed %d job(s) whose lease expired on their last attempt: %s",
+                len(result.failed),
+                _ids(result.failed),
+            )
+            self.on_failed(result.failed)
+
+
+@dataclass(frozen=True, slots=True)
+class PromoteScheduled:
+    """Mark due scheduled jobs queued, so that listings show them as ready."""
+
+    interval: float
+
+    async def __call__(self, store: Backend) -> None:
+        await store.job_promote_scheduled()
+
+
+@dataclass(frozen=True, slots=True)
+class Prune:
+    """Delete finished jobs past their TTL, and workers silent for ``worker_silence``."""
+
+    interval: float
+    worker_silence: float
+
+    async def __call__(self, store: Backend) -> None:
+        jobs = await store.job_prune()
+        workers = await store.worker_prune(older_than=self.worker_silence)
+        if jobs or workers:
+            logger.info("pruned %d finished job(s) and %d dead worker(s)", jobs, workers)
+
+
+@dataclass(eq=False)
+class Maintenance:
+    """Tries to be the leader every ``elect_every`` seconds; while leading, runs each
+    chore once its interval has passed."""
+
+    store: Backend
+    worker_id: str
+    elect_every: float
+    leader_ttl: float
+    chores: Sequence[Chore]
+    is_leader: bool = False
+    _next_run: dict[int, float] = field(default_factory=dict)
+
+    async def run(self) -> None:
+        """Elect and run chores until cancelled."""
+        while True:
+            await self.tick()
+            await asyncio.sleep(self.elect_every)
+
+    async def tick(self) -> None:
+        """One election and the chores that are due."""
+        try:
+            leader = await self.store.leader_attempt_elect(
+                worker_id=self.worker_id, ttl=self.leader_ttl
+            )
+        except Exception as exc:
+            logger.warning("worker %s: leader election failed: %s", self.worker_id, exc)
+            return
+        if leader != self.is_leader:
+            logger.info(
+                "worker %s %s the maintenance leader",
+                self.worker_id,
+                "is now" if leader else "is no longer",
+            )
+            self.is_leader = leader
+        if not leader:
+            return
+        now = time.monotonic()
+        for index, chore in enumerate(self.chores):
+            if self._next_run.get(index, 0.0) > now:
+                continue
+            self._next_run[index] = now + chore.interval
+            try:
+                await chore(self.store)
+            except Exception as exc:
+                logger.warning("maintenance chore %s failed: %s", type(chore).__name__, exc)
+
+    async def resign(self) -> None:
+        """Give up leadership (on stop), so another worker takes over at once."""
+        self.is_leader = False
+        try:
+            await self.store.leader_resign(worker_id=self.worker_id)
+        except Exception as exc:
+            logger.warning("worker %s: could not resign leadership: %s", self.worker_id, exc)
+
+
+def _ids(ids: Sequence[int], shown: int = 20) -> str:
+    text = ", ".join(str(i) for i in ids[:shown])
+    return text + (f" (+{len(ids) - shown} more)" if len(ids) > shown else "")

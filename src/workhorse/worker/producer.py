@@ -1,0 +1,155 @@
+"""The claim loop: takes exactly as many jobs as there are free slots.
+
+It wakes when work may have arrived (an enqueue in this process, the store's change feed),
+when a slot frees up after a claim that filled every slot, and on a jittered poll timer.
+With nothing due it sleeps until the poll timer or the next scheduled job, whichever
+comes first, so delayed jobs start on time without busy polling. A burst of wake-ups
+costs one claim: they all set the same flag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from workhorse.backends.base import Backend, ClaimedJob
+from workhorse.settings import WorkerSettings
+from workhorse.worker.running import RunningJobs
+
+logger = logging.getLogger("workhorse.worker")
+
+CLAIM_MAX = 200
+"""Most jobs taken by one claim (a worker with more slots claims several times)."""
+POLL_JITTER = 0.1
+RETRY_FIRST = 0.05
+
+
+class Producer:
+    """Claims jobs for one worker and hands them to ``launch``."""
+
+    def __init__(
+        self,
+        store: Backend,
+        settings: WorkerSettings,
+        worker_id: str,
+        running: RunningJobs,
+        *,
+        launch: Callable[[Sequence[ClaimedJob], float], None],
+        release: Callable[[Sequence[ClaimedJob]], Awaitable[None]],
+        may_claim: Callable[[], bool],
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._worker_id = worker_id
+        self._running = running
+        self._launch = launch
+        self._release = release
+        self._may_claim = may_claim
+        self._queues = settings.queues
+        self._wanted = None if settings.queues is None else frozenset(settings.queues)
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self._wake_lock = threading.Lock()
+        self._wake_pending = False
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self.claims = 0
+        """Claim calls made (for tests and benchmarks)."""
+
+    # -- wake-ups -----------------------------------------------------------------------
+
+    def wake(self, queue: str | None = None) -> None:
+        """Look for work soon. Thread-safe and cheap to call in bursts."""
+        if queue is not None and self._wanted is not None and queue not in self._wanted:
+            return
+        with self._wake_lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the worker is gone
+            self._loop.call_soon_threadsafe(self._set_wakeup)
+
+    def _set_wakeup(self) -> None:
+        with self._wake_lock:
+            self._wake_pending = False
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """Never claim again; the loop returns after any claim in flight."""
+        self._stopping = True
+        self._stopped.set()
+        self._wakeup.set()
+        self._running.freed.set()
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Claim until stopped."""
+        retry = RETRY_FIRST
+        while not self._stopping:
+            free = self._running.free
+            if free == 0 or not self._may_claim():
+                await self._wait_for_slot()
+                continue
+            self._wakeup.clear()
+            limit = min(free, CLAIM_MAX)
+            started = time.monotonic()
+            try:
+                jobs = await self._store.job_claim(
+                    worker_id=self._worker_id,
+                    queues=self._queues,
+                    limit=limit,
+                    lease_seconds=self._settings.lease,
+                )
+            except Exception as exc:
+                logger.warning("worker %s: claim failed, retrying: %s", self._worker_id, exc)
+                await _wait(self._stopped, retry)  # wake-ups must not hurry a retry
+                retry = min(retry * 2, self._settings.poll_interval)
+                continue
+            retry = RETRY_FIRST
+            self.claims += 1
+            if self._stopping:
+                await self._release(jobs)
+                return
+            if jobs:
+                self._launch(jobs, started)
+            if len(jobs) < limit:
+                await self._sleep(await self._idle_timeout())
+
+    async def _wait_for_slot(self) -> None:
+        self._running.freed.clear()
+        if self._running.free and self._may_claim():
+            return
+        # Bounded by the poll interval too: a side task coming back up sets no event.
+        await _wait(self._running.freed, self._settings.poll_interval)
+
+    async def _idle_timeout(self) -> float:
+        poll = self._settings.poll_interval
+        timeout = poll * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
+        try:
+            next_run = await self._store.job_next_run_at(queues=self._queues)
+        except Exception as exc:
+            logger.warning("worker %s: could not look for scheduled jobs: %s", self._worker_id, exc)
+            return timeout
+        if next_run is not None:
+            timeout = min(timeout, max(0.0, (next_run - datetime.now(UTC)).total_seconds()))
+        return timeout
+
+    async def _sleep(self, timeout: float) -> None:
+        """Sleep up to ``timeout``, ending early on a wake-up."""
+        if not self._stopping:
+            await _wait(self._wakeup, timeout)
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    if event.is_set():
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()

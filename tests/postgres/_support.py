@@ -1,0 +1,71 @@
+"""Helpers for the PostgreSQL tests: collecting wake-ups from a running listener, and
+polling with a deadline instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from workhorse.backends.base import NewJob
+from workhorse.backends.postgres import PostgresBackend
+from workhorse.backends.postgres.listener import Listener
+
+DEADLINE = 10.0
+"""Seconds a test waits for something that should happen within milliseconds."""
+
+
+class Wakes:
+    """The wake-ups a listener delivered, in order."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def __call__(self, queue: str | None) -> None:
+        self._queue.put_nowait(queue)
+
+    async def next(self, timeout: float = DEADLINE) -> str | None:
+        """The next wake-up (fails the test if none comes in time)."""
+        return await asyncio.wait_for(self._queue.get(), timeout)
+
+    async def until(self, queue: str | None, timeout: float = DEADLINE) -> list[str | None]:
+        """Every wake-up up to and including the first for ``queue``."""
+        seen: list[str | None] = []
+        deadline = time.monotonic() + timeout
+        while not seen or seen[-1] != queue:
+            seen.append(await self.next(max(0.0, deadline - time.monotonic())))
+        return seen
+
+    def pending(self) -> int:
+        """Wake-ups delivered but not read yet."""
+        return self._queue.qsize()
+
+
+@asynccontextmanager
+async def listening(listener: Listener) -> AsyncIterator[Wakes]:
+    """Run ``listener`` until the block ends, once its LISTEN is in effect."""
+    wakes = Wakes()
+    task = asyncio.create_task(listener.run(wakes))
+    try:
+        await asyncio.wait_for(listener.connected.wait(), DEADLINE)
+        yield wakes
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def sentinel(backend: PostgresBackend, wakes: Wakes) -> list[str | None]:
+    """Insert into a queue of its own and return every wake-up before its own: since
+    notifications arrive in commit order, these are all that earlier commits sent."""
+    await backend.job_insert_many([NewJob(task="sentinel", queue="sentinel")])
+    return (await wakes.until("sentinel"))[:-1]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll ``check`` until it holds, or fail after the deadline."""
+    deadline = time.monotonic() + DEADLINE
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)

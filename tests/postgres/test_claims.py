@@ -1,0 +1,96 @@
+"""Claims under concurrency, and claims that stay index-driven however many finished or
+future jobs the table holds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from workhorse.backends.base import NewJob, Outcome
+from workhorse.backends.postgres import PostgresBackend
+from workhorse.backends.postgres.statements import Statements
+from workhorse.jobs import JobState
+
+
+async def test_claim_across_queues_follows_the_global_order(pg: PostgresBackend) -> None:
+    specs = [("a", 1), ("b", 9), ("c", 50), ("a", 7), ("b", 2), ("a", 3)]
+    rows = await pg.job_insert_many([NewJob(task=f"{q}{p}", queue=q, priority=p) for q, p in specs])
+    by_id = {row.id: f"{q}{p}" for row, (q, p) in zip(rows, specs, strict=True)}
+    claimed = await pg.job_claim(worker_id="w", queues=["a", "b", "a"], limit=3, lease_seconds=30)
+    assert [by_id[job.id] for job in claimed] == ["b9", "a7", "a3"]
+    rest = await pg.job_claim(worker_id="w", queues=["b", "a"], limit=10, lease_seconds=30)
+    assert [by_id[job.id] for job in rest] == ["b2", "a1"]
+
+
+async def test_claims_read_few_index_entries(
+    pg: PostgresBackend, admin: psycopg.AsyncConnection[TupleRow]
+) -> None:
+    done = await pg.job_insert_many([NewJob(task="old", queue=f"q{i % 4}") for i in range(5000)])
+    await pg.job_insert_many(
+        [NewJob(task="later", queue="q1", priority=9, delay=3600) for _ in range(2000)]
+    )
+    await admin.execute(
+        f"UPDATE \"{pg.schema}\".workhorse_jobs SET state = 'completed' WHERE id <= %s",
+        [done[-1].id],
+    )
+    await pg.job_insert_many([NewJob(task="new", queue="q1") for _ in range(10)])
+    await admin.execute(f'ANALYZE "{pg.schema}".workhorse_jobs')
+    sql = Statements(pg.schema)
+    params = {"worker_id": "w", "limit": 5, "lease_seconds": 30.0, "now": None}
+    plans = {
+        "pick_due_in_queues": (
+            {**params, "queues": ["q1", "q2"]},
+            ("workhorse_jobs_claim_queue", "workhorse_jobs_scheduled_queue"),
+        ),
+        "pick_due": (params, ("workhorse_jobs_claim_any", "workhorse_jobs_scheduled")),
+    }
+    for pick, (values, indexes) in plans.items():
+        query = "EXPLAIN (ANALYZE, FORMAT JSON) " + sql.compose("claim_jobs", pick=[pick])
+        async with admin.transaction(force_rollback=True):
+            row = await (await admin.execute(query, values)).fetchone()
+        assert row is not None
+        scans = list(_scans(row[0][0]["Plan"]))
+        assert {scan.get("Index Name") for scan in scans} >= set(indexes), scans
+        for scan in scans:
+            assert scan["Node Type"] != "Seq Scan", scans
+            assert scan["Actual Rows"] * scan["Actual Loops"] <= 10, scans
+
+
+def _scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The nodes of a JSON plan that read the jobs table or one of its indexes."""
+    if node.get("Relation Name") == "workhorse_jobs" or "Index Name" in node:
+        yield node
+    for child in node.get("Plans", []):
+        yield from _scans(child)
+
+
+async def test_many_claimers_take_every_job_once(pg: PostgresBackend) -> None:
+    await pg.job_insert_many([NewJob(task="t", queue=f"q{i % 3}") for i in range(1200)])
+    stores = [PostgresBackend(pg.url) for _ in range(3)]
+    await asyncio.gather(*(store.connect() for store in stores))
+    queue_sets: list[list[str] | None] = [None, ["q0"], ["q1", "q2"], ["q2", "q0"]]
+
+    async def drain(store: PostgresBackend, queues: list[str] | None, n: int) -> list[int]:
+        taken: list[int] = []
+        while batch := await store.job_claim(
+            worker_id=f"w{n}", queues=queues, limit=7, lease_seconds=60
+        ):
+            taken.extend(job.id for job in batch)
+            outcomes = [Outcome(job.id, job.lease_token, JobState.COMPLETED) for job in batch]
+            assert all(await store.job_complete_many(outcomes, now=datetime.now(UTC)))
+        return taken
+
+    pairs = [(store, queues) for store in stores for queues in queue_sets]
+    try:
+        batches = await asyncio.gather(
+            *(drain(store, queues, n) for n, (store, queues) in enumerate(pairs))
+        )
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))
+    claimed = [job_id for batch in batches for job_id in batch]
+    assert len(claimed) == len(set(claimed)) == 1200

@@ -1,0 +1,130 @@
+"""The change feed: a commit by another process wakes ``watch()`` on the event loop's
+thread, and cancelling it stops its thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from pathlib import Path
+
+import pytest
+
+from workhorse.backends.base import NewJob
+from workhorse.backends.sqlite import SQLiteBackend
+from workhorse.errors import BackendUnavailableError
+
+from ._support import run_child
+
+WATCH_THREAD = "workhorse-sqlite-watch"
+
+
+class Wakes:
+    """Records ``wake`` calls and the threads they ran on."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.calls: list[str | None] = []
+        self.threads: set[int] = set()
+
+    def __call__(self, queue: str | None) -> None:
+        self.calls.append(queue)
+        self.threads.add(threading.get_ident())
+        self.event.set()
+
+    async def next(self, timeout: float = 10) -> None:
+        await asyncio.wait_for(self.event.wait(), timeout)
+        self.event.clear()
+
+
+def _watch_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == WATCH_THREAD]
+
+
+async def test_a_commit_in_another_process_wakes_the_watcher(
+    store: SQLiteBackend, db_url: str
+) -> None:
+    wakes = Wakes()
+    watcher = asyncio.create_task(store.watch(wakes))
+    try:
+        await wakes.next()  # the first wake: it watches from here on
+        code, _, stderr = await run_child("insert", db_url, "1")
+        assert code == 0, stderr
+        await wakes.next()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    assert set(wakes.calls) == {None}
+    assert wakes.threads == {threading.get_ident()}, "wake ran off the event loop thread"
+
+
+async def test_no_commit_no_wake(store: SQLiteBackend) -> None:
+    wakes = Wakes()
+    watcher = asyncio.create_task(store.watch(wakes))
+    try:
+        await wakes.next()
+        # This store's own commits come from another connection too.
+        await store.job_insert_many([NewJob(task="local")])
+        await wakes.next()
+        await store.job_get(job_id=1)
+        await store.job_claim(worker_id="w", queues=["none"], limit=1, lease_seconds=1)
+        with pytest.raises(TimeoutError):
+            await wakes.next(timeout=0.2)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+async def test_cancelling_stops_the_thread(store: SQLiteBackend) -> None:
+    before = len(_watch_threads())
+    first, second = Wakes(), Wakes()
+    watchers = [asyncio.create_task(store.watch(wakes)) for wakes in (first, second)]
+    await first.next()
+    await second.next()
+    assert len(_watch_threads()) == before + 2
+    for task in watchers:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert len(_watch_threads()) == before
+
+
+async def test_a_watcher_that_cannot_read_the_file_raises(tmp_path: Path) -> None:
+    store = SQLiteBackend(f"sqlite:///{tmp_path / 'missing' / 'jobs.db'}")
+    with pytest.raises(BackendUnavailableError):
+        await asyncio.wait_for(store.watch(lambda queue: None), 10)
+    assert _watch_threads() == []
+
+
+def test_file_watch_sees_another_connections_commit_and_can_be_interrupted(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+    import sys
+    import time
+
+    from workhorse.backends.sqlite.inotify import open_file_watch
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("inotify is Linux only; elsewhere watch() polls")
+    database = tmp_path / "watched.db"
+    conn = sqlite3.connect(database, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE t (x)")
+    files = open_file_watch(database)
+    assert files is not None
+    try:
+        assert files.wait(0.05) is False  # nothing written: times out
+        conn.execute("INSERT INTO t VALUES (1)")
+        assert files.wait(5) is True
+        (tmp_path / "unrelated.txt").write_text("other files do not count")
+        assert files.wait(0.05) is False
+        threading.Timer(0.05, files.interrupt).start()
+        started = time.monotonic()
+        assert files.wait(30) is False
+        assert time.monotonic() - started < 10  # the interrupt ended the wait
+    finally:
+        files.close()
+        conn.close()

@@ -1,0 +1,181 @@
+"""The dashboard in real headless Chromium (Debian's, driven by Playwright): log in with
+an API key, watch a job go from queued to completed without a reload, cancel one, retry
+a failed one, and see ``<script>`` in arguments shown as text."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from workhorse.jobs import JobState
+
+from .conftest import Live
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT_COPY_ENV = "WORKHORSE_DASHBOARD_SCREENSHOT"
+"""Where to copy the final screenshot as well, for a human to look at (optional)."""
+XSS = "<script>window.__xss = 1</script><img src=x onerror=window.__xss=2>"
+WAIT = 20_000  # ms
+
+
+@pytest.fixture
+async def browser(chromium: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1440, "height": 1000})
+    opened = await context.new_page()
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    opened.on(
+        "console",
+        lambda message: (
+            problems.append(f"console {message.type}: {message.text}")
+            if message.type == "error" and "401" not in message.text
+            else None
+        ),
+    )
+    yield opened
+    await context.close()
+    assert problems == []
+
+
+async def log_in(page: Page, live: Live, token: str) -> None:
+    await page.goto(f"{live.url}/dashboard")
+    await expect(page.locator("#login-view")).to_be_visible()
+    await page.fill("#api-key", "whk_wrong")
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#login-error")).to_have_text("invalid or revoked API key")
+    await page.fill("#api-key", token)
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#main-view")).to_be_visible()
+    await expect(page.locator("#login-view")).to_be_hidden()
+    await expect(page.locator("#who")).to_have_text("tenant acme")
+    await expect(page.locator("#filter-tenant-label")).to_be_hidden()  # not an admin
+
+
+async def test_dashboard_end_to_end(live_worker: Live, page: Page, tmp_path: Path) -> None:
+    live = live_worker
+    gate = tmp_path / "gate"
+    marker = tmp_path / "marker"
+    blocker = await live.enqueue("gated", args=[str(gate)], tenant="acme")
+    waiting = await live.enqueue("echo", args=[XSS], tenant="acme", labels={"kind": "xss"})
+    foreign = await live.enqueue("echo", args=["not yours"], tenant="globex")
+    later = await live.enqueue("echo", args=["later"], tenant="acme", delay=3600)
+    flaky = await live.enqueue("fail_unless", args=[str(marker)], tenant="acme")
+
+    await log_in(page, live, await live.key("acme"))
+    await page.evaluate("window.__loaded_once = true")
+
+    # Live updates: the worker (one slot) runs the gated job, the echo job waits queued.
+    jobs = page.locator("#jobs")
+    await expect(jobs.locator(f'tr[data-job-id="{blocker}"] .badge')).to_have_text(
+        "running", timeout=WAIT
+    )
+    await expect(jobs.locator(f'tr[data-job-id="{waiting}"] .badge')).to_have_text("queued")
+    await expect(jobs.locator(f'tr[data-job-id="{foreign}"]')).to_have_count(0)
+    queued_cell = page.locator('#queues tr[data-queue="default"] td[data-state="queued"]')
+    await expect(queued_cell).not_to_have_text("0")
+    await jobs.locator(f'tr[data-job-id="{blocker}"]').click()
+    await expect(page.locator("#detail-progress-text")).to_have_text(
+        "50% · waiting for the gate", timeout=WAIT
+    )
+    assert await page.locator("#detail-progress").evaluate("bar => bar.value") == 50
+    gate.touch()
+    await expect(jobs.locator(f'tr[data-job-id="{waiting}"] .badge')).to_have_text(
+        "completed", timeout=WAIT
+    )
+    await expect(jobs.locator(f'tr[data-job-id="{blocker}"] .badge')).to_have_text("completed")
+    assert await page.evaluate("window.__loaded_once") is True  # no reload happened
+
+    # Job detail: the arguments are text, never markup.
+    await jobs.locator(f'tr[data-job-id="{waiting}"]').click()
+    detail = page.locator("#job-detail")
+    await expect(detail).to_be_visible()
+    await expect(detail).to_have_attribute("data-job-id", str(waiting))
+    await expect(page.locator("#detail-args")).to_contain_text(XSS)
+    await expect(page.locator("#detail-result")).to_contain_text(XSS)
+    assert await page.evaluate("window.__xss") is None
+    assert await page.locator("#main-view script, #main-view img").count() == 0
+    await expect(page.locator("#detail-fields")).to_contain_text("kind:xss")
+
+    # Cancel a scheduled job from its detail panel.
+    await jobs.locator(f'tr[data-job-id="{later}"]').click()
+    await expect(detail).to_have_attribute("data-job-id", str(later))
+    await page.click("#cancel-btn")
+    await expect(detail).to_have_attribute("data-state", "cancelled", timeout=WAIT)
+    await expect(jobs.locator(f'tr[data-job-id="{later}"] .badge')).to_have_text("cancelled")
+    assert (await live.app.get_job(later)).state is JobState.CANCELLED
+
+    # Retry a failed job: it fails for want of the marker, then succeeds on retry.
+    await expect(jobs.locator(f'tr[data-job-id="{flaky}"] .badge')).to_have_text(
+        "failed", timeout=WAIT
+    )
+    await jobs.locator(f'tr[data-job-id="{flaky}"]').click()
+    await expect(detail).to_have_attribute("data-job-id", str(flaky))
+    await expect(page.locator("#detail-error")).to_contain_text("marker marker is missing")
+    await expect(page.locator("#detail-traceback")).to_contain_text("RuntimeError")
+    marker.touch()
+    await page.click("#retry-btn")
+    await expect(detail).to_have_attribute("data-state", "completed", timeout=WAIT)
+    await expect(jobs.locator(f'tr[data-job-id="{flaky}"] .badge')).to_have_text("completed")
+    retried = await live.app.get_job(flaky)
+    assert (retried.state, retried.attempt) == (JobState.COMPLETED, 2)
+
+    # Workers, throughput, filters.
+    await expect(page.locator("#workers tbody tr")).to_have_count(1)
+    await expect(page.locator("#throughput svg")).to_be_visible(timeout=WAIT)
+    await expect(page.locator("#throughput-caption")).to_contain_text("finished", timeout=WAIT)
+    await page.click("#detail-close")
+    await page.select_option("#filter-status", "cancelled")
+    await page.click("#filters button[type=submit]")
+    await expect(jobs.locator("tbody tr")).to_have_count(1, timeout=WAIT)
+    await expect(jobs.locator(f'tr[data-job-id="{later}"]')).to_have_count(1)
+    await page.click("#filter-clear")
+    await expect(jobs.locator("tbody tr")).to_have_count(4, timeout=WAIT)
+
+    await jobs.locator(f'tr[data-job-id="{waiting}"]').click()
+    await expect(detail).to_have_attribute("data-job-id", str(waiting))
+    shot = tmp_path / "dashboard.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    copy = os.environ.get(SCREENSHOT_COPY_ENV)
+    if copy:
+        shutil.copyfile(shot, copy)
+
+    await page.click("#logout")
+    await expect(page.locator("#login-view")).to_be_visible()
+
+
+async def test_read_only_session_shows_no_action_buttons(live_sqlite: Live, page: Page) -> None:
+    job_id = await live_sqlite.enqueue("echo", args=[1], tenant="acme", delay=3600)
+    await page.goto(f"{live_sqlite.url}/dashboard")
+    await page.fill("#api-key", await live_sqlite.key("acme", read_only=True))
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#who")).to_have_text("tenant acme (read-only)")
+    await page.locator(f'#jobs tr[data-job-id="{job_id}"]').click()
+    await expect(page.locator("#job-detail")).to_have_attribute("data-job-id", str(job_id))
+    for button in ("#cancel-btn", "#retry-btn", "#delete-btn"):
+        await expect(page.locator(button)).to_be_hidden()
