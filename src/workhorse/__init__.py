@@ -13,6 +13,8 @@ from workhorse.errors import (
     BackendUnavailableError,
     Cancelled,
     ConfigurationError,
+    DependencyFailedError,
+    DuplicateJobError,
     JobCancelledError,
     JobFailedError,
     JobNotFoundError,
@@ -27,10 +29,13 @@ from workhorse.errors import (
     WorkhorseError,
 )
 from workhorse.handle import Job
-from workhorse.jobs import JobError, JobRecord, JobState
+from workhorse.jobs import JobError, JobRecord, JobState, WorkflowState
+from workhorse.limits import Limit, Rate
 from workhorse.retry import Backoff, Retry
 from workhorse.settings import WorkerSettings
 from workhorse.tasks import ConfiguredTask, JobSpec, Task
+from workhorse.unique import Unique
+from workhorse.workflows import Group, Pipeline, Workflow, WorkflowHandle, chain, group
 
 __version__ = "0.1.0"
 
@@ -40,6 +45,9 @@ __all__ = [
     "Cancelled",
     "ConfigurationError",
     "ConfiguredTask",
+    "DependencyFailedError",
+    "DuplicateJobError",
+    "Group",
     "Job",
     "JobCancelledError",
     "JobContext",
@@ -52,16 +60,25 @@ __all__ = [
     "JobStateError",
     "JobTimeoutError",
     "LeaseExpiredError",
+    "Limit",
     "MissingDependencyError",
+    "Pipeline",
+    "Rate",
     "ResultTimeoutError",
     "Retry",
     "RetryLater",
     "SerializationError",
     "Task",
+    "Unique",
     "UnknownTaskError",
     "WorkerSettings",
+    "Workflow",
+    "WorkflowHandle",
+    "WorkflowState",
     "Workhorse",
     "WorkhorseError",
     "__version__",
+    "chain",
     "current_job",
+    "group",
 ]

@@ -11,19 +11,24 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from workhorse._portal import Portal, sync_twin
-from workhorse.backends import DEFAULT_URL, open_backend
-from workhorse.backends.base import Backend, JobFilter, QueueStats, WorkerRecord
+from workhorse.backends import DEFAULT_URL, open_backend, redact_url
+from workhorse.backends.base import Backend, JobFilter, QueueStats, WorkerRecord, WorkflowRecord
 from workhorse.errors import JobNotFoundError, UnknownTaskError
 from workhorse.handle import Job
 from workhorse.jobs import JobRecord, JobState
+from workhorse.limits.config import Limit, LimitRegistry, Rate
 from workhorse.retry import Retry
+from workhorse.scheduling.schedule import Schedule, ScheduleRegistry, build_schedule
 from workhorse.settings import WorkerSettings
 from workhorse.tasks import EnqueueOptions, Executor, JobSpec, Task, _seconds
+from workhorse.unique import UniqueSetting
+from workhorse.webhooks.delivery import Webhooks
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from workhorse.worker import Worker
+    from workhorse.workflows.pipeline import Pipeline
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -77,9 +82,15 @@ class Workhorse:
         self._migrated = False
         self._wakers: list[Callable[[str | None], None]] = []
         self._finish_waiters: dict[int, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self.limits = LimitRegistry()
+        """Concurrency and rate limits that workers claim under (see :meth:`limit_queue`)."""
+        self.schedules = ScheduleRegistry()
+        """Periodic jobs (see :meth:`schedule` and :meth:`periodic`)."""
+        self.webhooks = Webhooks(self)
+        """Webhook settings, secrets and delivery log; registers the delivery task."""
 
     def __repr__(self) -> str:
-        return f"<Workhorse {self.url} tasks={len(self.tasks)}>"
+        return f"<Workhorse {redact_url(self.url)} tasks={len(self.tasks)}>"
 
     # -- tasks ------------------------------------------------------------------------
 
@@ -97,11 +108,15 @@ class Workhorse:
         priority: int = 0,
         retry: Retry | int | None = None,
         timeout: float | None = None,
-        unique: bool | Callable[..., str] = False,
+        unique: UniqueSetting = False,
         tenant: str | None = None,
         labels: Mapping[str, str] | None = None,
         result_ttl: float | timedelta | None = None,
         executor: Executor | None = None,
+        limit: Limit | None = None,
+        concurrency: int | None = None,
+        rate_limit: Rate | None = None,
+        webhook: str | None = None,
     ) -> _TaskDecorator: ...
 
     def task(
@@ -114,11 +129,15 @@ class Workhorse:
         priority: int = 0,
         retry: Retry | int | None = None,
         timeout: float | None = None,
-        unique: bool | Callable[..., str] = False,
+        unique: UniqueSetting = False,
         tenant: str | None = None,
         labels: Mapping[str, str] | None = None,
         result_ttl: float | timedelta | None = None,
         executor: Executor | None = None,
+        limit: Limit | None = None,
+        concurrency: int | None = None,
+        rate_limit: Rate | None = None,
+        webhook: str | None = None,
     ) -> Any:
         """Register a function (async or sync) as a task::
 
@@ -128,8 +147,12 @@ class Workhorse:
         Options: ``name`` (stable stored name; default ``module.qualname``), ``queue``,
         ``priority`` (higher runs first), ``retry`` (a :class:`Retry` or a number of
         attempts), ``timeout`` (seconds per attempt), ``unique`` (True: one live job per
-        set of arguments; or a function of the arguments giving the key), ``tenant``,
-        ``labels``, ``result_ttl``, ``executor`` ("thread" or "process" for sync functions).
+        set of arguments; a function of the arguments giving the key; or a
+        :class:`Unique` with states, a period and what a duplicate does), ``tenant``,
+        ``labels``, ``result_ttl``, ``executor`` ("thread" or "process" for sync functions),
+        ``concurrency`` and ``rate_limit`` (a :class:`Rate`: caps on all the task's jobs
+        together, across every worker), ``limit`` (a keyed :class:`Limit`, e.g. per
+        tenant) and ``webhook`` (a URL notified when a job ends).
         """
 
         def register(func: Callable[..., Any]) -> Task[Any, Any]:
@@ -146,10 +169,17 @@ class Workhorse:
                 labels=labels,
                 result_ttl=result_ttl,
                 executor=executor,
+                limit=limit,
+                concurrency=concurrency,
+                rate_limit=rate_limit,
+                webhook=webhook,
             )
             existing = self.tasks.get(task.name)
             if existing is not None and existing.fn is not func:
                 raise ValueError(f"a task named {task.name!r} is already registered")
+            if limit is not None:
+                self.limits.add(limit)
+            self.limits.set_task(task.name, concurrency, rate_limit)
             self.tasks[task.name] = task
             return task
 
@@ -162,6 +192,98 @@ class Workhorse:
         except KeyError:
             known = ", ".join(sorted(self.tasks)) or "none"
             raise UnknownTaskError(f"no task named {name!r} (registered: {known})") from None
+
+    def pipeline(
+        self,
+        name: str,
+        *,
+        stages: Sequence[Task[Any, Any] | tuple[str, Task[Any, Any]]],
+        queue: str = "default",
+        priority: int = 0,
+        retry: Retry | int | None = None,
+        tenant: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        result_ttl: float | timedelta | None = None,
+    ) -> Pipeline[..., Any]:
+        """Register a pipeline: a task whose one job runs ``stages`` (tasks, or
+        ``(name, task)`` pairs) in order, each given the previous stage's result::
+
+            ingest = app.pipeline("ingest", stages=[validate, parse, index])
+            job = await ingest.enqueue(doc_id)
+
+        The job's record shows its current stage (``record.stage``); a failing stage
+        stops it there, and every retry resumes at that stage. See :class:`Pipeline`."""
+        from workhorse.workflows.pipeline import Pipeline
+
+        pipeline: Pipeline[..., Any] = Pipeline(
+            self,
+            name,
+            stages,
+            queue=queue,
+            priority=priority,
+            retry=retry,
+            tenant=tenant,
+            labels=labels,
+            result_ttl=result_ttl,
+        )
+        if name in self.tasks:
+            raise ValueError(f"a task named {name!r} is already registered")
+        self.tasks[name] = pipeline
+        return pipeline
+
+    # -- periodic jobs and limits -------------------------------------------------------
+
+    def schedule(
+        self,
+        spec: JobSpec[Any],
+        *,
+        cron: str | None = None,
+        every: timedelta | float | None = None,
+        tz: str = "UTC",
+        name: str | None = None,
+        catch_up: timedelta | float | None = None,
+    ) -> Schedule:
+        """Enqueue a call on every tick of a cron expression (read in time zone ``tz``)
+        or of a fixed interval (``every``, at least a second, on multiples of it since
+        the epoch)::
+
+            app.schedule(report.call("daily"), cron="0 3 * * *", tz="Europe/Paris")
+
+        Workers enqueue each tick once, however many run. Ticks missed while no worker
+        ran are enqueued when one starts, if they are within ``catch_up`` (default ten
+        minutes, at least one); older ones are skipped with a warning. ``name`` (default:
+        the task's name) identifies the schedule in the store: keep it stable."""
+        schedule = build_schedule(spec, cron=cron, every=every, tz=tz, name=name, catch_up=catch_up)
+        return self.schedules.add(schedule)
+
+    def periodic(
+        self,
+        cron: str | None = None,
+        /,
+        *,
+        every: timedelta | float | None = None,
+        tz: str = "UTC",
+        name: str | None = None,
+        catch_up: timedelta | float | None = None,
+        **task_options: Any,
+    ) -> Callable[[Callable[[], Any]], Task[[], Any]]:
+        """Register a function without arguments as a task and schedule it::
+
+            @app.periodic("*/5 * * * *", tz="America/New_York")
+            async def sync_prices() -> None: ...
+
+        ``task_options`` go to :meth:`task`; the rest is as in :meth:`schedule`."""
+
+        def register(fn: Callable[[], Any]) -> Task[[], Any]:
+            task: Task[[], Any] = self.task(**task_options)(fn)
+            self.schedule(task.call(), cron=cron, every=every, tz=tz, name=name, catch_up=catch_up)
+            return task
+
+        return register
+
+    def limit_queue(self, queue: str, *, concurrency: int) -> None:
+        """Run at most ``concurrency`` jobs of ``queue`` at once, across every worker."""
+        self.limits.set_queue(queue, concurrency)
 
     # -- the store --------------------------------------------------------------------
 
@@ -346,6 +468,25 @@ class Workhorse:
         """Workers that are registered in the store."""
         return await (await self.backend()).worker_list()
 
+    async def get_workflow(self, workflow_id: int, *, tenant: str | None = None) -> WorkflowRecord:
+        """A workflow with its parts; ``JobNotFoundError`` if absent (or another
+        tenant's, or once all its parts were deleted)."""
+        store = await self.backend()
+        record = await store.workflow_get(workflow_id=workflow_id, tenant=tenant)
+        if record is None:
+            raise JobNotFoundError(f"workflow {workflow_id} not found")
+        return record
+
+    async def cancel_workflow(
+        self, workflow_id: int, *, tenant: str | None = None
+    ) -> WorkflowRecord:
+        """Cancel every live part of a workflow (running parts stop cooperatively)."""
+        store = await self.backend()
+        record = await store.workflow_cancel(workflow_id=workflow_id, tenant=tenant)
+        if record is None:
+            raise JobNotFoundError(f"workflow {workflow_id} not found")
+        return record
+
     enqueue_many_sync = sync_twin(enqueue_many)
     enqueue_sync = sync_twin(enqueue)
     get_job_sync = sync_twin(get_job)
@@ -355,6 +496,8 @@ class Workhorse:
     queue_stats_sync = sync_twin(queue_stats)
     workers_sync = sync_twin(workers)
     migrate_sync = sync_twin(migrate)
+    get_workflow_sync = sync_twin(get_workflow)
+    cancel_workflow_sync = sync_twin(cancel_workflow)
 
     # -- workers and modes --------------------------------------------------------------
 

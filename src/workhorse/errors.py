@@ -83,3 +83,24 @@ class RetryLater(WorkhorseError):
     def __init__(self, delay: float | None = None, reason: str = "retry requested") -> None:
         super().__init__(reason)
         self.delay = delay
+
+
+class DuplicateJobError(WorkhorseError):
+    """Enqueue with ``on_duplicate="raise"`` found its unique key held by another job;
+    nothing of that enqueue was stored."""
+
+    def __init__(self, unique_key: str, holder_id: int | None, holder_state: str | None) -> None:
+        holder = (
+            f"job {holder_id} ({holder_state})"
+            if holder_id is not None
+            else "an earlier job of the same batch"
+        )
+        super().__init__(f"unique key {unique_key!r} is held by {holder}; nothing was enqueued")
+        self.unique_key = unique_key
+        self.holder_id = holder_id
+        self.holder_state = holder_state
+
+
+class DependencyFailedError(WorkhorseError):
+    """Recorded on a job that ended because a job it depends on failed or was cancelled
+    (the workflow's failure policy decides whether it ends failed or cancelled)."""

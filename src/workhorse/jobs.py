@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 
 class JobState(enum.StrEnum):
@@ -38,6 +39,40 @@ FINAL_STATES: frozenset[JobState] = frozenset(
     {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED}
 )
 LIVE_STATES: frozenset[JobState] = frozenset(JobState) - FINAL_STATES
+
+OnDuplicate = Literal["return", "replace", "raise"]
+"""What enqueuing a job whose unique key is held does: return the holder (the default),
+replace the holder's arguments, priority and run time while it waits, or raise
+:class:`~workhorse.errors.DuplicateJobError`."""
+
+DependencyPolicy = Literal["fail", "cancel"]
+"""What a workflow does to the parts waiting on a dependency that failed or was
+cancelled: fail them, or cancel them (transitively, either way)."""
+
+
+class WorkflowState(enum.StrEnum):
+    """Where a workflow is, derived from its parts."""
+
+    ACTIVE = "active"
+    """Some part is still waiting or running."""
+    COMPLETED = "completed"
+    """Every part completed."""
+    FAILED = "failed"
+    """Every part is final and at least one failed."""
+    CANCELLED = "cancelled"
+    """Every part is final, none failed, at least one was cancelled."""
+
+    @classmethod
+    def of(cls, states: Iterable[JobState]) -> WorkflowState:
+        """The state of a workflow whose parts are in ``states``."""
+        seen = set(states)
+        if seen & LIVE_STATES:
+            return cls.ACTIVE
+        if JobState.FAILED in seen:
+            return cls.FAILED
+        if JobState.CANCELLED in seen:
+            return cls.CANCELLED
+        return cls.COMPLETED
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +118,13 @@ class JobRecord:
     lease_expires_at: datetime | None = None
     parent_id: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    workflow_id: int | None = None
+    """The workflow this job is a part of, if any."""
+
+    @property
+    def stage(self) -> str | None:
+        """The current stage of a pipeline job (the one running, next, or where it
+        failed); None for other jobs."""
+        pipeline = self.meta.get("pipeline")
+        stage = pipeline.get("stage") if isinstance(pipeline, dict) else None
+        return stage if isinstance(stage, str) else None

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar
 
 from workhorse import serialization
 from workhorse._portal import Portal
 from workhorse.backends.base import NewJob
+from workhorse.limits.config import LIMIT_KEY, Limit, Rate
 from workhorse.retry import Retry
+from workhorse.unique import Unique, UniqueSetting, as_unique, unique_fields
+from workhorse.webhooks.event import WEBHOOK, check_url
 
 if TYPE_CHECKING:
     from workhorse.app import Workhorse
     from workhorse.handle import Job
 
 P = ParamSpec("P")
+Rest = ParamSpec("Rest")
 R = TypeVar("R")
 
 Executor = Literal["async", "thread", "process"]
@@ -42,6 +45,8 @@ class EnqueueOptions:
     timeout: float | None = None
     parent_id: int | None = None
     meta: Mapping[str, Any] | None = None
+    webhook: str | None = None
+    unique: Unique | None = None
 
     def merged(self, other: EnqueueOptions) -> EnqueueOptions:
         """These options with ``other``'s non-None values on top."""
@@ -81,6 +86,13 @@ class _Enqueuer(Generic[P, R]):
         """Describe a call without enqueuing it (for ``app.enqueue_many``)."""
         return JobSpec(self._task, args, kwargs, self._options)
 
+    def partial(
+        self: _Enqueuer[Concatenate[Any, Rest], R], *args: Rest.args, **kwargs: Rest.kwargs
+    ) -> JobSpec[R]:
+        """Describe a call whose first argument a workflow fills in: the result of the
+        part it waits for (``chain``), or the list of results (``group(...).then``)."""
+        return JobSpec(self._task, args, kwargs, self._options)
+
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Store a job that runs this task with these arguments; return its handle.
 
@@ -106,6 +118,8 @@ class _Enqueuer(Generic[P, R]):
         timeout: float | None = None,
         parent_id: int | None = None,
         meta: Mapping[str, Any] | None = None,
+        webhook: str | None = None,
+        unique: Unique | None = None,
     ) -> ConfiguredTask[P, R]:
         """A copy of this task whose enqueues use these settings::
 
@@ -123,6 +137,8 @@ class _Enqueuer(Generic[P, R]):
             timeout=timeout,
             parent_id=parent_id,
             meta=meta,
+            webhook=None if webhook is None else check_url(webhook),
+            unique=unique,
         )
         return ConfiguredTask(self._task, self._options.merged(extra))
 
@@ -151,11 +167,15 @@ class Task(_Enqueuer[P, R]):
         priority: int = 0,
         retry: Retry | int | None = None,
         timeout: float | None = None,
-        unique: bool | Callable[..., str] = False,
+        unique: UniqueSetting = False,
         tenant: str | None = None,
         labels: Mapping[str, str] | None = None,
         result_ttl: float | timedelta | None = None,
         executor: Executor | None = None,
+        limit: Limit | None = None,
+        concurrency: int | None = None,
+        rate_limit: Rate | None = None,
+        webhook: str | None = None,
     ) -> None:
         self.fn = fn
         self.app = app
@@ -165,9 +185,19 @@ class Task(_Enqueuer[P, R]):
         self.retry = Retry(max_attempts=retry) if isinstance(retry, int) else retry or Retry()
         self.timeout = timeout
         self.unique = unique
+        self.unique_rule = as_unique(unique)
+        """How its jobs stay unique (None: they do not)."""
         self.tenant = tenant
         self.labels = dict(labels or {})
         self.result_ttl = _seconds(result_ttl)
+        self.limit = limit
+        """A keyed or shared limit its jobs run under (their limit key is set at enqueue)."""
+        self.concurrency = concurrency
+        """Most jobs of this task running at once, across every worker."""
+        self.rate_limit = rate_limit
+        """Most starts of this task per window, across every worker."""
+        self.webhook = None if webhook is None else check_url(webhook)
+        """The URL notified when one of its jobs ends."""
         self.is_async = inspect.iscoroutinefunction(fn)
         if executor is None:
             executor = "async" if self.is_async else "thread"
@@ -194,9 +224,8 @@ class Task(_Enqueuer[P, R]):
         self, args: tuple[Any, ...], kwargs: Mapping[str, Any], options: EnqueueOptions
     ) -> NewJob:
         what = f"arguments of task {self.name!r}"
-        unique_key = options.unique_key
-        if unique_key is None and self.unique:
-            unique_key = self._unique_key(args, kwargs)
+        rule = options.unique or self.unique_rule
+        unique = unique_fields(self.name, rule, options.unique_key, args, kwargs)
         labels = {**self.labels, **(options.labels or {})}
         for key, value in labels.items():
             if not isinstance(key, str) or not isinstance(value, str):
@@ -216,16 +245,30 @@ class Task(_Enqueuer[P, R]):
             timeout=options.timeout or self.timeout,
             tenant=options.tenant or self.tenant,
             labels=labels,
-            unique_key=unique_key,
+            unique_key=unique.key,
             parent_id=options.parent_id,
-            meta=dict(options.meta or {}),
+            meta=self._meta(args, kwargs, options, labels),
+            unique_states=unique.states,
+            on_duplicate=unique.on_duplicate,
         )
 
-    def _unique_key(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
-        if callable(self.unique):
-            return f"{self.name}:{self.unique(*args, **kwargs)}"
-        body = serialization.dumps([list(args), dict(sorted(kwargs.items()))], what="arguments")
-        return f"{self.name}:{hashlib.sha256(body.encode()).hexdigest()[:32]}"
+    def _meta(
+        self,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        options: EnqueueOptions,
+        labels: Mapping[str, str],
+    ) -> dict[str, Any]:
+        meta = dict(options.meta or {})
+        webhook = options.webhook or self.webhook
+        if webhook is not None:
+            meta[WEBHOOK] = webhook
+        if self.limit is not None:
+            tenant = options.tenant or self.tenant
+            key = self.limit.key_for(args, kwargs, tenant=tenant, labels=labels)
+            if key is not None:
+                meta[LIMIT_KEY] = key
+        return meta
 
 
 def _seconds(value: float | timedelta | None) -> float | None:

@@ -71,3 +71,16 @@ async def test_a_large_batch_with_unique_keys(pg: PostgresBackend) -> None:
     assert not rows[7].created
     assert rows[N // 2 + 3].id == rows[3].id
     assert await pg.job_count(filter=JobFilter()) == N // 2
+
+
+async def test_a_large_batch_on_the_store_clock(pg: PostgresBackend) -> None:
+    jobs = [NewJob(task="t", queue="bulk") for _ in range(N)] + [NewJob(task="t", delay=60)]
+    rows = await pg.job_insert_many(jobs)
+    assert [row.state for row in rows[-2:]] == [JobState.QUEUED, JobState.SCHEDULED]
+    first, last = await pg.job_get(job_id=rows[0].id), await pg.job_get(job_id=rows[-1].id)
+    assert first is not None
+    assert last is not None
+    assert abs(first.created_at - datetime.now(UTC)) < timedelta(seconds=10)
+    assert first.run_at == first.created_at == last.created_at
+    assert last.run_at == last.created_at + timedelta(seconds=60)
+    assert (first.queue, first.priority, first.max_attempts, first.labels) == ("bulk", 0, 3, {})

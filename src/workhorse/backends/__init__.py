@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from workhorse.backends.base import Backend
 from workhorse.errors import ConfigurationError
@@ -18,7 +19,8 @@ def open_backend(url: str, **options: Any) -> Backend:
     scheme, sep, _ = url.partition("://")
     if not sep:
         raise ConfigurationError(
-            f"not a workhorse URL: {url!r} (expected memory://, sqlite:///path or postgresql://...)"
+            f"not a workhorse URL: {redact_url(url)!r} "
+            "(expected memory://, sqlite:///path or postgresql://...)"
         )
     scheme = scheme.lower()
     if scheme == "memory":
@@ -34,17 +36,36 @@ def open_backend(url: str, **options: Any) -> Backend:
 
         return PostgresBackend(url, **options)
     raise ConfigurationError(
-        f"unsupported store {scheme!r} in {url!r}: use memory://, sqlite:/// or postgresql://"
+        f"unsupported store {scheme!r} in {redact_url(url)!r}: "
+        "use memory://, sqlite:/// or postgresql://"
     )
 
 
+_BARE_USERINFO = re.compile(r"^([^:/@]*:)[^/@]*@")
+_SECRET_PARAMS = frozenset({"password", "sslpassword"})
+"""Query parameters that libpq reads as passwords (``postgresql://u@h/db?password=...``)."""
+
+
 def redact_url(url: str) -> str:
-    """``url`` without its password, fit for logs and error messages."""
+    """``url`` without its password (in the user info or the query), fit for logs and
+    error messages."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    redacted = url
+    if parts.password is not None:
+        # The user info comes first in a URL: the first match is the password.
+        redacted = redacted.replace(f":{parts.password}@", ":***@", 1)
+    elif not parts.netloc:
+        # Not quite a URL ("user:password@host/db", the "//" forgotten): still hide it.
+        redacted = _BARE_USERINFO.sub(r"\1***@", redacted, count=1)
+    if parts.query:
+        query = "&".join(_redact_param(pair) for pair in parts.query.split("&"))
+        redacted = redacted.replace(f"?{parts.query}", f"?{query}", 1)
+    return redacted
+
+
+def _redact_param(pair: str) -> str:
+    name, sep, _ = pair.partition("=")
+    return f"{name}=***" if sep and unquote(name).lower() in _SECRET_PARAMS else pair
 
 
 __all__ = ["DEFAULT_URL", "Backend", "open_backend", "redact_url"]

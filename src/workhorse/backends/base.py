@@ -15,12 +15,20 @@ outcome of a later attempt.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from workhorse.jobs import JobError, JobRecord, JobState
+from workhorse.jobs import (
+    LIVE_STATES,
+    DependencyPolicy,
+    JobError,
+    JobRecord,
+    JobState,
+    OnDuplicate,
+    WorkflowState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +61,19 @@ class NewJob:
     tenant: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     unique_key: str | None = None
-    """While a live job (not final) holds this key, inserting another returns that job."""
+    """While a job holding this key is in one of its ``unique_states``, inserting another
+    with the key does what ``on_duplicate`` says (by default: returns that job)."""
     parent_id: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    unique_states: frozenset[JobState] = LIVE_STATES
+    """The states in which the job holds ``unique_key``: the live states always (so no
+    state change can ever collide with another holder), plus any final states that
+    should keep the key after the job ends."""
+    on_duplicate: OnDuplicate = "return"
+    """When the key is held: return the holder (``created=False``); ``replace`` the
+    holder's args, kwargs, priority and run time if it is still scheduled or queued
+    (else return it unchanged); or ``raise`` ``DuplicateJobError``, inserting nothing of
+    the batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +234,151 @@ class ApiKeyRecord:
     read_only: bool
     created_at: datetime
     revoked_at: datetime | None = None
+
+
+# -- periodic jobs, limits and webhooks (issue 5) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleState:
+    """What the store knows of one periodic schedule."""
+
+    name: str
+    registered_at: datetime
+    """When a worker first saw the schedule: no earlier tick is ever enqueued."""
+    last_tick_at: datetime | None = None
+    """The latest tick enqueued so far."""
+    last_job_id: int | None = None
+    """The job that tick enqueued."""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCaps:
+    """The caps of one limit bucket: running jobs at once, starts per window."""
+
+    concurrency: int | None = None
+    rate: int | None = None
+    """Most starts within any ``period`` seconds (None: no rate limit)."""
+    period: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLimits:
+    """The limits a limited claim keeps (see ``job_claim_limited``). Concurrency counts
+    running jobs, rates count starts, across every worker of the store:
+
+    - ``queues``: most running jobs per queue;
+    - ``tasks``: caps on all the jobs of a task together;
+    - ``keys``: caps per value of a job's limit key (``<limit name>:<value>``, or just
+      the name), looked up by the limit name.
+    """
+
+    queues: Mapping[str, int] = field(default_factory=dict)
+    tasks: Mapping[str, LimitCaps] = field(default_factory=dict)
+    keys: Mapping[str, LimitCaps] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One attempt at delivering the webhook of a finished job."""
+
+    job_id: int
+    """The job whose outcome was sent."""
+    delivery_job_id: int
+    """The ``workhorse.webhook.deliver`` job making the attempt."""
+    url: str
+    attempt: int
+    status_code: int | None = None
+    """The receiver's HTTP status (None when no response came)."""
+    error: str | None = None
+    """Why the attempt failed (None when the receiver accepted it)."""
+    at: datetime | None = None
+    """When the attempt ended (set by the store)."""
+
+
+# -- workflows: dependencies between jobs (issue 5, first half) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredJobRef:
+    """A dependency on a job stored before the workflow is inserted."""
+
+    job_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowPart:
+    """One job of a workflow and what it waits for."""
+
+    job: NewJob
+    after: tuple[int | StoredJobRef, ...] = ()
+    """Positions of earlier parts of the same workflow, or stored jobs. The order is
+    kept: ``job_dependencies`` lists them in it."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewWorkflow:
+    """Jobs inserted together as one workflow.
+
+    A part with dependencies starts ``blocked``. When a job that others depend on ends,
+    in the same transaction: once every dependency of a blocked job has completed, that
+    job becomes queued (scheduled if its ``run_at`` is still ahead); when a dependency
+    fails or is cancelled, every blocked job that depends on it, directly or through
+    other blocked jobs, ends as its workflow's ``on_failure`` says (``fail``: failed,
+    ``cancel``: cancelled) with a ``DependencyFailedError`` naming that dependency. A
+    dependency that was deleted no longer holds anyone back.
+    """
+
+    parts: Sequence[WorkflowPart]
+    name: str | None = None
+    on_failure: DependencyPolicy = "fail"
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InsertedWorkflow:
+    """What ``workflow_insert`` gives back: the workflow's id and its parts, in order."""
+
+    id: int
+    jobs: list[InsertedJob]
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """A job another job waits for, as it is stored now."""
+
+    job_id: int
+    state: JobState | None
+    """None when the job was deleted (pruned)."""
+    task: str | None = None
+    result: Any = None
+    """The decoded result, once completed."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRecord:
+    """A workflow as stored, with its parts (oldest first) and their dependencies."""
+
+    id: int
+    name: str | None
+    tenant: str | None
+    on_failure: DependencyPolicy
+    created_at: datetime
+    parts: list[JobRecord]
+    edges: list[tuple[int, int]]
+    """``(job_id, depends_on_id)`` for every dependency of every part, in each part's
+    order of dependencies (stored jobs outside the workflow included)."""
+    cancelled_at: datetime | None = None
+    """When someone cancelled the workflow (None if nobody did)."""
+
+    @property
+    def state(self) -> WorkflowState:
+        """Active while a part is live; else completed, failed or cancelled."""
+        return WorkflowState.of(part.state for part in self.parts)
+
+    def dependencies_of(self, job_id: int) -> list[int]:
+        """The ids ``job_id`` waits for, in order."""
+        return [dep for job, dep in self.edges if job == job_id]
 
 
 class Backend(abc.ABC):
@@ -440,3 +603,106 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def api_key_revoke(self, *, key_id: str, now: datetime | None = None) -> bool:
         """Mark a key revoked (the row stays). False if no unrevoked key has this id."""
+
+    # -- periodic jobs, limits and webhooks (issue 5) ---------------------------------
+
+    @abc.abstractmethod
+    async def schedule_states(self, *, names: Sequence[str]) -> dict[str, ScheduleState]:
+        """The state of each schedule in ``names`` that is registered (others are absent)."""
+
+    @abc.abstractmethod
+    async def schedule_register(self, *, names: Sequence[str], now: datetime | None = None) -> None:
+        """Record schedules not seen before as registered ``now`` (others keep theirs)."""
+
+    @abc.abstractmethod
+    async def cron_claim_tick(self, *, name: str, tick_at: datetime, job: NewJob) -> int | None:
+        """Enqueue ``job`` for tick ``tick_at`` of schedule ``name``, unless that tick was
+        claimed before: the tick and the job are written in one transaction, so each tick
+        makes one job however many schedulers try. The new job's id, or None."""
+
+    @abc.abstractmethod
+    async def cron_prune_ticks(self, *, before: datetime) -> int:
+        """Forget ticks older than ``before`` (no scheduler looks that far back)."""
+
+    @abc.abstractmethod
+    async def job_claim_limited(
+        self,
+        *,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        lease_seconds: float,
+        limits: ClaimLimits,
+        now: datetime | None = None,
+    ) -> list[ClaimedJob]:
+        """``job_claim`` that keeps ``limits``: a job whose queue, task or limit key has
+        no room (running jobs at the concurrency cap, starts in the window at the rate
+        cap) is passed over, and later jobs are taken instead. The counts and the claim
+        are one transaction that excludes other limited claims on the same buckets, so
+        concurrent workers never overshoot together; each start is recorded for rates."""
+
+    @abc.abstractmethod
+    async def webhook_secret_set(
+        self, *, tenant: str | None, secret: str, now: datetime | None = None
+    ) -> None:
+        """Store the signing secret of ``tenant`` (None: jobs without a tenant), replacing
+        any earlier one."""
+
+    @abc.abstractmethod
+    async def webhook_secret_get(self, *, tenant: str | None) -> str | None:
+        """The signing secret of ``tenant``, or None if none was created."""
+
+    @abc.abstractmethod
+    async def webhook_delivery_record(
+        self, *, delivery: WebhookDelivery, now: datetime | None = None
+    ) -> None:
+        """Append one delivery attempt to the log (``delivery.at`` is set to ``now``)."""
+
+    @abc.abstractmethod
+    async def webhook_delivery_list(self, *, job_id: int) -> list[WebhookDelivery]:
+        """The delivery attempts of ``job_id``'s webhooks, oldest first."""
+
+    @abc.abstractmethod
+    async def webhook_delivery_prune(self, *, before: datetime) -> int:
+        """Delete delivery attempts logged before ``before``."""
+
+    # -- workflows, dependencies and pipelines (issue 5, first half) -------------------
+
+    @abc.abstractmethod
+    async def workflow_insert(
+        self, workflow: NewWorkflow, *, connection: Any = None, now: datetime | None = None
+    ) -> InsertedWorkflow:
+        """Insert a workflow and its parts atomically (see :class:`NewWorkflow`). Each
+        ``after`` must name an earlier part or a stored job: ``JobNotFoundError`` (and
+        nothing stored) for a stored job that does not exist, ``ValueError`` for a part
+        that is not earlier or a part with a unique key. A stored dependency already
+        completed holds nothing back; one already failed or cancelled ends the parts
+        that wait on it at once, as the policy says. ``connection`` as in
+        ``job_insert_many``."""
+
+    @abc.abstractmethod
+    async def workflow_get(
+        self, *, workflow_id: int, tenant: str | None = None
+    ) -> WorkflowRecord | None:
+        """A workflow with its parts, or None (also for another tenant's, and once every
+        part was deleted)."""
+
+    @abc.abstractmethod
+    async def workflow_cancel(
+        self, *, workflow_id: int, tenant: str | None = None, now: datetime | None = None
+    ) -> WorkflowRecord | None:
+        """Cancel every live part: waiting and blocked parts end cancelled at once,
+        running ones get ``cancel_requested``; parts that are final stay as they are.
+        Jobs of other workflows that wait on a cancelled part follow their own policy.
+        The workflow after the change, or None if there is no such workflow."""
+
+    @abc.abstractmethod
+    async def job_dependencies(self, *, job_id: int) -> list[Dependency]:
+        """The jobs ``job_id`` waits for, in the order they were given, with their
+        current state and result (empty for a job without dependencies)."""
+
+    @abc.abstractmethod
+    async def job_set_meta(self, *, lease: Lease, key: str, value: str) -> bool:
+        """Set ``meta[key]`` of a running job to the JSON text ``value`` (fenced by the
+        lease, like every write to a running job). ``key`` is a word (letters, digits,
+        underscores). False if the lease is no longer held."""

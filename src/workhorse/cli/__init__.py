@@ -22,8 +22,11 @@ from workhorse.cli.jobs import jobs_app
 from workhorse.cli.keys import keys_app
 from workhorse.cli.migrate import migrate_command
 from workhorse.cli.queues import queues_command
+from workhorse.cli.schedules import schedules_command
 from workhorse.cli.serve import serve_command
+from workhorse.cli.webhooks import webhooks_app
 from workhorse.cli.worker import worker_app
+from workhorse.cli.workflows import workflows_app
 
 DEBUG_ENV = "WORKHORSE_DEBUG"
 
@@ -43,6 +46,9 @@ cli.command("migrate")(migrate_command)
 cli.command("demo")(demo_command)
 cli.add_typer(keys_app)
 cli.command("serve")(serve_command)
+cli.command("schedules")(schedules_command)
+cli.add_typer(webhooks_app)
+cli.add_typer(workflows_app)
 
 
 class _State:

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from workhorse import serialization
 from workhorse.app import Workhorse
-from workhorse.backends.base import Backend, JobFilter
+from workhorse.backends.base import Backend, Dependency, JobFilter
 from workhorse.cli._app import AppOption, UrlOption, require_existing_store, resolve_app, run
 from workhorse.cli._errors import CliError
 from workhorse.cli._output import (
@@ -28,6 +28,7 @@ from workhorse.cli._output import (
     state_text,
     timestamp,
 )
+from workhorse.cli.workflows import dependencies_of, job_fields
 from workhorse.jobs import FINAL_STATES, JobRecord, JobState
 
 jobs_app = typer.Typer(
@@ -168,16 +169,21 @@ def show_job(
     app: AppOption = None,
     url: UrlOption = None,
 ) -> None:
-    """Show every field of one job, with its progress and error traceback."""
+    """Show every field of one job, with its progress, its workflow and what it waits
+    for, and its error traceback."""
     found = _store_app(app, url)
-    record = run(found, lambda wh: wh.get_job(job_id))
+
+    async def fetch(wh: Workhorse) -> tuple[JobRecord, list[Dependency]]:
+        return await wh.get_job(job_id), await dependencies_of(wh, job_id)
+
+    record, dependencies = run(found, fetch)
     if as_json:
         print_json(record)
         return
-    console.print(_record_view(record))
+    console.print(_record_view(record, dependencies))
 
 
-def _record_view(record: JobRecord) -> RenderableType:
+def _record_view(record: JobRecord, dependencies: list[Dependency]) -> RenderableType:
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold")
     fields.add_column(overflow="fold")
@@ -210,6 +216,8 @@ def _record_view(record: JobRecord) -> RenderableType:
     add("unique key", record.unique_key)
     add("timeout", duration(record.timeout) if record.timeout is not None else None)
     add("parent", str(record.parent_id) if record.parent_id is not None else None)
+    for name, value in job_fields(record, dependencies):
+        add(name, value)
     add("worker", record.worker_id)
     add("cancel requested", "yes" if record.cancel_requested else None)
     add("created", timestamp(record.created_at))

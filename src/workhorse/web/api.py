@@ -28,6 +28,7 @@ from workhorse.web.guard import Guard, Reader, Writer
 from workhorse.web.lifespan import WorkerLifespan, WorkerProbe, store_lifespan, worker_alive
 from workhorse.web.metrics import Metrics
 from workhorse.web.routing import DEFAULT_MAX_PAYLOAD_BYTES, route_class
+from workhorse.web.schedules import install_schedule_routes
 from workhorse.web.schemas import (
     MAX_DB_INT,
     MAX_PAGE,
@@ -46,6 +47,8 @@ from workhorse.web.schemas import (
 )
 from workhorse.web.sessions import SessionCodec
 from workhorse.web.stats import throughput
+from workhorse.web.webhooks import install_webhook_routes
+from workhorse.web.workflows import install_workflow_routes
 
 if TYPE_CHECKING:
     from workhorse.app import Workhorse
@@ -353,6 +356,9 @@ def create_router(
         """The store answers and, when one is expected, the worker runs (503 if not)."""
         return await routes.ready()
 
+    install_schedule_routes(router, app)
+    install_webhook_routes(router, app, routes._visible_job)
+    install_workflow_routes(router, app)
     if metrics:
         job_metrics.install(router)
     if dashboard:

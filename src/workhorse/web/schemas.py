@@ -158,6 +158,10 @@ class JobOut(BaseModel):
     worker_id: str | None
     cancel_requested: bool
     parent_id: int | None
+    workflow_id: int | None
+    """The workflow this job is a part of (see ``GET /workflows/{id}``)."""
+    stage: str | None
+    """A pipeline job's current stage: running, next, or where it failed."""
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -191,6 +195,8 @@ class JobOut(BaseModel):
             worker_id=record.worker_id,
             cancel_requested=record.cancel_requested,
             parent_id=record.parent_id,
+            workflow_id=record.workflow_id,
+            stage=record.stage,
             created_at=record.created_at,
             started_at=record.started_at,
             finished_at=record.finished_at,

@@ -40,12 +40,15 @@ from workhorse.errors import (
     Cancelled,
     ConfigurationError,
     CorruptJobError,
+    DependencyFailedError,
     JobTimeoutError,
     SerializationError,
     UnknownTaskError,
 )
 from workhorse.jobs import JobError, JobState
 from workhorse.worker import _child
+from workhorse.workflows.pipeline import Pipeline
+from workhorse.workflows.running import run_task
 
 if TYPE_CHECKING:
     from workhorse.app import Workhorse
@@ -58,6 +61,7 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     UnknownTaskError,
     SerializationError,
     ConfigurationError,
+    DependencyFailedError,
 )
 """Errors that another attempt cannot fix: the job fails whatever its retry policy says."""
 
@@ -202,9 +206,8 @@ class JobRunner:
         except UnknownTaskError as exc:
             logger.error("job %d: %s", job.id, exc)
             return self._ended(job, JobState.FAILED, exc)
-        timeout = job.timeout if job.timeout is not None else task.timeout
         try:
-            value = await self._call(task, args, kwargs, ctx, timeout)
+            value = await self._invoke(task, job, args, kwargs, ctx)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -223,6 +226,25 @@ class JobRunner:
             progress_message=ctx.message,
         )
         return AttemptResult(outcome)
+
+    async def _invoke(
+        self,
+        task: Task[Any, Any],
+        job: ClaimedJob,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        ctx: JobContext,
+    ) -> Any:
+        """Call the attempt's task; a workflow part that takes its dependencies' results
+        gets them first, a pipeline runs stage by stage (``workflows.running``)."""
+
+        def call(stage: Task[Any, Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+            timeout = job.timeout if job.timeout is not None else stage.timeout
+            return self._call(stage, args, kwargs, ctx, timeout)
+
+        if not job.meta and not isinstance(task, Pipeline):  # nearly every job
+            return await call(task, args, kwargs)
+        return await run_task(self.app, task, job, args, kwargs, ctx, call)
 
     async def _call(
         self,

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from workhorse.backends.base import Backend, ClaimedJob
+from workhorse.backends.base import Backend, ClaimedJob, ClaimLimits
 from workhorse.settings import WorkerSettings
 from workhorse.worker.running import RunningJobs
 
@@ -43,6 +43,7 @@ class Producer:
         launch: Callable[[Sequence[ClaimedJob], float], None],
         release: Callable[[Sequence[ClaimedJob]], Awaitable[None]],
         may_claim: Callable[[], bool],
+        limits: ClaimLimits | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -51,6 +52,8 @@ class Producer:
         self._launch = launch
         self._release = release
         self._may_claim = may_claim
+        self._limits = limits
+        """The app's limits; None (no limits) keeps the plain claim, which costs less."""
         self._queues = settings.queues
         self._wanted = None if settings.queues is None else frozenset(settings.queues)
         self._loop = asyncio.get_running_loop()
@@ -101,12 +104,7 @@ class Producer:
             limit = min(free, CLAIM_MAX)
             started = time.monotonic()
             try:
-                jobs = await self._store.job_claim(
-                    worker_id=self._worker_id,
-                    queues=self._queues,
-                    limit=limit,
-                    lease_seconds=self._settings.lease,
-                )
+                jobs = await self._claim(limit)
             except Exception as exc:
                 logger.warning("worker %s: claim failed, retrying: %s", self._worker_id, exc)
                 await _wait(self._stopped, retry)  # wake-ups must not hurry a retry
@@ -121,6 +119,22 @@ class Producer:
                 self._launch(jobs, started)
             if len(jobs) < limit:
                 await self._sleep(await self._idle_timeout())
+
+    async def _claim(self, limit: int) -> list[ClaimedJob]:
+        if self._limits is None:
+            return await self._store.job_claim(
+                worker_id=self._worker_id,
+                queues=self._queues,
+                limit=limit,
+                lease_seconds=self._settings.lease,
+            )
+        return await self._store.job_claim_limited(
+            worker_id=self._worker_id,
+            queues=self._queues,
+            limit=limit,
+            lease_seconds=self._settings.lease,
+            limits=self._limits,
+        )
 
     async def _wait_for_slot(self) -> None:
         self._running.freed.clear()

@@ -19,13 +19,21 @@ from typing import TYPE_CHECKING
 from workhorse.backends import redact_url
 from workhorse.backends.base import Backend, ClaimedJob, Lease, Outcome, WorkerInfo
 from workhorse.errors import WorkhorseError
+from workhorse.scheduling.ticker import schedule_chores
 from workhorse.settings import WorkerSettings
+from workhorse.webhooks.history import webhook_chores
 from workhorse.worker._threads import DaemonThreadPool
 from workhorse.worker.attempts import Attempts, WorkerStats
 from workhorse.worker.completer import Completer
 from workhorse.worker.executor import JobRunner, process_pool
 from workhorse.worker.heartbeat import Heartbeat
-from workhorse.worker.maintenance import Maintenance, PromoteScheduled, Prune, ReclaimExpired
+from workhorse.worker.maintenance import (
+    Chore,
+    Maintenance,
+    PromoteScheduled,
+    Prune,
+    ReclaimExpired,
+)
 from workhorse.worker.producer import Producer
 from workhorse.worker.progress import ProgressReporter
 from workhorse.worker.running import RunningJobs
@@ -226,6 +234,7 @@ class Worker:
             launch=attempts.launch,
             release=lambda jobs: self._release(store, [_lease(job) for job in jobs]),
             may_claim=lambda: supervisor.is_up("heartbeat") and supervisor.is_up("leases"),
+            limits=self.app.limits.claim_limits(),
         )
         heartbeat = Heartbeat(
             store,
@@ -237,7 +246,7 @@ class Worker:
             on_cancel=attempts.cancel_requested,
             on_stop_requested=self._stop_requested_by_store,
         )
-        chores = (
+        chores: tuple[Chore, ...] = (
             ReclaimExpired(
                 interval=settings.reclaim_interval,
                 result_ttl=self.app.result_ttl,
@@ -246,6 +255,8 @@ class Worker:
             ),
             PromoteScheduled(interval=settings.reclaim_interval),
             Prune(interval=settings.prune_interval, worker_silence=max(60.0, 10 * settings.lease)),
+            *schedule_chores(list(self.app.schedules), settings.reclaim_interval),
+            *webhook_chores(settings.prune_interval, self.app.result_ttl),
         )
         maintenance = Maintenance(
             store=store,
@@ -295,8 +306,16 @@ class Worker:
                 retrying = True
         if finished:
             self.app._jobs_finished(finished)
-        if retrying and self._session is not None:
-            self._session.producer.wake()  # to sleep until the retry is due
+        session = self._session
+        if session is None:
+            return
+        if retrying:
+            session.producer.wake()  # to sleep until the retry is due
+        elif finished and (self.app.limits or not session.store.capabilities.change_feed):
+            # Jobs waiting on these may be queued now; a store with a change feed says so
+            # itself, others (memory://) only through this. Under limits, a job held back
+            # by one may fit now (no store reports that).
+            session.producer.wake()
 
     def _stop_requested_by_store(self) -> None:
         if self.state is WorkerState.RUNNING:

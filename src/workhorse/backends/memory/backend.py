@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from workhorse.backends._workflows import LIVE_MASK, unique_mask
 from workhorse.backends.base import (
     Backend,
     Capabilities,
@@ -24,8 +25,13 @@ from workhorse.backends.base import (
     ReclaimResult,
 )
 from workhorse.backends.memory.api_keys import MemoryApiKeys
+from workhorse.backends.memory.limits import MemoryLimits
 from workhorse.backends.memory.registry import MemoryRegistry
 from workhorse.backends.memory.rows import StoredJob, encode_new_job, utc
+from workhorse.backends.memory.scheduling import MemorySchedules
+from workhorse.backends.memory.unique import refuse_duplicates, replace_waiting
+from workhorse.backends.memory.webhooks import MemoryWebhooks
+from workhorse.backends.memory.workflows import MemoryWorkflows
 from workhorse.errors import ConfigurationError, JobStateError, LeaseExpiredError
 from workhorse.jobs import FINAL_STATES, JobError, JobRecord, JobState
 from workhorse.serialization import loads
@@ -37,7 +43,15 @@ _OUTCOME_STATES = frozenset(
 )
 
 
-class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
+class MemoryBackend(
+    MemoryRegistry,
+    MemoryApiKeys,
+    MemorySchedules,
+    MemoryLimits,
+    MemoryWebhooks,
+    MemoryWorkflows,
+    Backend,
+):
     """Jobs in process memory: nothing survives the process, nothing is shared with
     another one. The reference implementation of the backend contract."""
 
@@ -56,6 +70,12 @@ class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
         self._ids = itertools.count(1)
         self._unique: dict[str, int] = {}
         """Unique key -> the job that last took it (checked for liveness on use)."""
+
+    def _ended(self, job: StoredJob) -> None:
+        """``job`` just reached a final state (lock held): settle the jobs that wait on
+        it, then announce it, and each job that settling ended, through its webhook."""
+        for ended in (job, *self._settle(job)):
+            MemoryWebhooks._ended(self, ended)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -85,18 +105,21 @@ class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
         moment = utc(now)
         encoded = [(job, *encode_new_job(job)) for job in jobs]
         with self._lock:
+            refuse_duplicates(jobs, self._key_holder)
             return [self._insert(job, labels, meta, moment) for job, labels, meta in encoded]
 
     def _key_holder(self, unique_key: str | None) -> StoredJob | None:
-        """The live job holding ``unique_key``, if any."""
+        """The job holding ``unique_key`` (in one of its unique states), if any."""
         if unique_key is None:
             return None
         holder = self._jobs.get(self._unique.get(unique_key, -1))
-        return holder if holder is not None and holder.state.is_live else None
+        return holder if holder is not None and holder.holds_key() else None
 
     def _insert(self, new: NewJob, labels: str, meta: str, now: datetime) -> InsertedJob:
         holder = self._key_holder(new.unique_key)
         if holder is not None:
+            if new.on_duplicate == "replace":
+                replace_waiting(holder, new, now)
             return InsertedJob(id=holder.id, state=holder.state, created=False)
         run_at = utc(new.run_at) if new.run_at is not None else now + timedelta(seconds=new.delay)
         job = StoredJob(
@@ -116,6 +139,7 @@ class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
             timeout=new.timeout,
             parent_id=new.parent_id,
             meta=meta,
+            unique_states=LIVE_MASK if new.unique_key is None else unique_mask(new.unique_states),
         )
         self._jobs[job.id] = job
         if new.unique_key is not None:
@@ -230,6 +254,8 @@ class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
         if outcome.progress is not None:
             job.progress = outcome.progress
             job.progress_message = outcome.progress_message
+        if job.state.is_final:
+            self._ended(job)
         return True
 
     async def job_release(self, leases: Sequence[Lease]) -> int:
@@ -243,6 +269,7 @@ class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
                 job.attempt -= 1
                 if job.cancel_requested:
                     job.finish(JobState.CANCELLED, utc(None), None)
+                    self._ended(job)
                 else:
                     job.state = JobState.QUEUED
                     job.drop_lease()
@@ -257,6 +284,7 @@ class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
                 return None
             if job.state in _CANCELLABLE:
                 job.finish(JobState.CANCELLED, utc(None), None)
+                self._ended(job)
             elif job.state is JobState.RUNNING:
                 job.cancel_requested = True
             return job.record()
@@ -275,11 +303,12 @@ class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
                     f"job {job_id} is {job.state}: only failed or cancelled jobs can be retried"
                 )
             holder = self._key_holder(job.unique_key)
-            if holder is not None:
+            if holder is not None and holder is not job:
                 raise JobStateError(
                     f"job {job_id} cannot be retried: job {holder.id} holds its unique key "
                     f"{job.unique_key!r}"
                 )
+            self._check_dependencies_completed(job.id)
             if job.unique_key is not None:
                 self._unique[job.unique_key] = job.id
             job.state = JobState.QUEUED
@@ -376,13 +405,15 @@ class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
         requeued: list[int] = []
         failed: list[int] = []
         with self._lock:
-            for job in self._jobs.values():
+            # A copy: ending a job may insert others (its webhook delivery).
+            for job in list(self._jobs.values()):
                 if job.state is not JobState.RUNNING or job.lease_expires_at is None:
                     continue
                 if job.lease_expires_at >= moment:
                     continue
                 if job.cancel_requested:
                     job.finish(JobState.CANCELLED, moment, ttl)
+                    self._ended(job)
                     continue
                 job.error = JobError(
                     type=LeaseExpiredError.__name__,
@@ -393,6 +424,7 @@ class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
                 )
                 if job.attempt >= job.max_attempts:
                     job.finish(JobState.FAILED, moment, ttl)
+                    self._ended(job)
                     failed.append(job.id)
                 else:
                     job.state = JobState.QUEUED
@@ -421,7 +453,8 @@ class MemoryBackend(MemoryRegistry, MemoryApiKeys, Backend):
                     for job in self._jobs.values()
                     if job.state in FINAL_STATES
                     and job.expires_at is not None
-                    and job.expires_at < moment
+                    # Due at its expiry, as in the SQL stores (expires_at <= now).
+                    and job.expires_at <= moment
                 ),
                 key=lambda job: (job.expires_at, job.id),
             )[: max(limit, 0)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from workhorse.backends._workflows import LIVE_MASK, holds_key
 from workhorse.backends.base import JobFilter, NewJob, WorkerInfo, WorkerRecord
 from workhorse.errors import SerializationError
 from workhorse.jobs import JobError, JobRecord, JobState
@@ -73,6 +74,11 @@ class StoredJob:
     finished_at: datetime | None = None
     expires_at: datetime | None = None
     lease_expires_at: datetime | None = None
+    workflow_id: int | None = None
+    has_dependents: bool = False
+    """True once another job waits on this one (finishing it settles them)."""
+    unique_states: int = LIVE_MASK
+    """The ``unique_states`` bits: the states in which the job holds its unique key."""
 
     def holds(self, token: str) -> bool:
         """True if ``token`` is the lease of this job's current attempt."""
@@ -148,7 +154,12 @@ class StoredJob:
             lease_expires_at=self.lease_expires_at,
             parent_id=self.parent_id,
             meta=loads(self.meta),
+            workflow_id=self.workflow_id,
         )
+
+    def holds_key(self) -> bool:
+        """True while the job holds its unique key (it has one, in one of its states)."""
+        return self.unique_key is not None and holds_key(self.state, self.unique_states)
 
 
 @dataclass(slots=True)

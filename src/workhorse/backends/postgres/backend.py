@@ -34,12 +34,16 @@ from workhorse.backends.base import (
 from workhorse.backends.postgres import api_keys
 from workhorse.backends.postgres.config import parse_config
 from workhorse.backends.postgres.inserting import insert_jobs
+from workhorse.backends.postgres.limits import PostgresLimits
 from workhorse.backends.postgres.listener import Listener
 from workhorse.backends.postgres.pool import Connection, Pool
 from workhorse.backends.postgres.records import claimed_job, job_record, worker_record
+from workhorse.backends.postgres.scheduling import PostgresSchedules
 from workhorse.backends.postgres.sessions import AsyncConnSession
 from workhorse.backends.postgres.statements import Statements
 from workhorse.backends.postgres.transactional import caller_session
+from workhorse.backends.postgres.webhooks import PostgresWebhooks
+from workhorse.backends.postgres.workflows import PostgresWorkflows
 from workhorse.errors import JobStateError
 from workhorse.jobs import JobRecord, JobState
 from workhorse.serialization import dumps
@@ -49,7 +53,9 @@ _OUTCOME_STATES = frozenset(
 )
 
 
-class PostgresBackend(Backend):
+class PostgresBackend(
+    PostgresSchedules, PostgresLimits, PostgresWebhooks, PostgresWorkflows, Backend
+):
     """Jobs in a PostgreSQL schema (``?schema=name`` in the URL, ``workhorse`` by
     default). Options: ``min_size``/``max_size`` of the connection pool, ``timeout``
     (seconds to wait for a connection), ``connect_timeout``, ``application_name``."""
@@ -253,6 +259,8 @@ class PostgresBackend(Backend):
             return None
         row = rows[0]
         if not row["retried"]:
+            if row["state"] in ("failed", "cancelled"):
+                await self._refuse_retry_of_waiting_part(job_id)
             raise JobStateError(
                 f"job {job_id} is {row['state']}: only failed or cancelled jobs can be retried"
             )

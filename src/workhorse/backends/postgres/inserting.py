@@ -10,19 +10,32 @@ server far less per row.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from workhorse.backends.base import InsertedJob, NewJob
-from workhorse.backends.postgres.sessions import Row, Session
+from workhorse.backends.postgres.sessions import Session
 from workhorse.backends.postgres.statements import Statements
+from workhorse.backends.postgres.unique import settle_duplicate, unique_masks
 from workhorse.errors import WorkhorseError
 from workhorse.jobs import JobState
 from workhorse.serialization import dumps
 
 COPY_THRESHOLD = 128
 """From this many jobs (without unique keys) on, a batch is written with COPY."""
+
+# Column defaults of workhorse_jobs (0001_initial.sql) that a COPY may leave to the table.
+_COLUMN_DEFAULTS: dict[str, Any] = {
+    "queue": "default",
+    "state": JobState.QUEUED.value,
+    "priority": 0,
+    "max_attempts": 3,
+    "timeout": None,
+    "tenant": None,
+    "labels": "{}",
+    "parent_id": None,
+    "meta": "{}",
+}
 
 _MAX_ROUNDS = 5
 """How often a unique key may change hands while its batch is being inserted."""
@@ -78,7 +91,8 @@ async def _insert_unique(
         holders = await session.fetch(sql["find_unique_holders"], {"keys": list(held)})
         for holder in holders:
             position = held.pop(holder["unique_key"])
-            answers[position] = InsertedJob(holder["id"], JobState(holder["state"]), False)
+            found = InsertedJob(holder["id"], JobState(holder["state"]), False)
+            answers[position] = await settle_duplicate(session, sql, jobs[position], found, now)
         # A holder that ended in between left its key free: those rows try again.
         pending = list(held.values())
         if not pending:
@@ -88,7 +102,9 @@ async def _insert_unique(
             f"unique keys {sorted(held)} kept changing hands while inserting; nothing was inserted"
         )
     for position, first in repeats.items():
-        answers[position] = replace(answers[first], created=False)
+        answers[position] = await settle_duplicate(
+            session, sql, jobs[position], answers[first], now
+        )
     return [answers[position] for position in range(len(jobs))]
 
 
@@ -98,46 +114,54 @@ async def _copy(
     (reserved,) = await session.fetch(sql["reserve_job_ids"], {"now": now, "count": len(jobs)})
     clock: datetime = reserved["now"]
     ids: list[int] = reserved["ids"]
-    rows: list[Row] = []
-    answers: list[InsertedJob] = []
-    due_queues: set[str] = set()
-    for job_id, job in zip(ids, jobs, strict=True):
-        if job.run_at is not None:
-            run_at = _utc(job.run_at)
-        elif job.delay:
-            run_at = clock + timedelta(seconds=job.delay)
-        else:
-            run_at = clock
-        if run_at > clock:
-            state = JobState.SCHEDULED
-        else:
-            state = JobState.QUEUED
-            due_queues.add(job.queue)
-        rows.append(
-            (
-                job_id,
-                job.task,
-                job.queue,
-                state.value,
-                job.priority,
-                job.args,
-                job.kwargs,
-                run_at,
-                job.max_attempts,
-                job.timeout,
-                job.tenant,
-                dumps(job.labels, what="job labels") if job.labels else "{}",
-                None,
-                job.parent_id,
-                dumps(job.meta, what="job meta") if job.meta else "{}",
-                clock,
-            )
-        )
-        answers.append(InsertedJob(id=job_id, state=state, created=True))
-    await session.copy(sql["copy_jobs"], rows)
+    run_ats = [
+        _utc(job.run_at)
+        if job.run_at is not None
+        else clock + timedelta(seconds=job.delay)
+        if job.delay
+        else clock
+        for job in jobs
+    ]
+    states = [JobState.SCHEDULED if run_at > clock else JobState.QUEUED for run_at in run_ats]
+    columns: dict[str, list[Any]] = {
+        "id": ids,
+        "task": [job.task for job in jobs],
+        "args": [job.args for job in jobs],
+        "kwargs": [job.kwargs for job in jobs],
+        "queue": [job.queue for job in jobs],
+        "state": [state.value for state in states],
+        "priority": [job.priority for job in jobs],
+        "run_at": run_ats,
+        "max_attempts": [job.max_attempts for job in jobs],
+        "timeout": [job.timeout for job in jobs],
+        "tenant": [job.tenant for job in jobs],
+        "labels": [dumps(job.labels, what="job labels") if job.labels else "{}" for job in jobs],
+        "parent_id": [job.parent_id for job in jobs],
+        "meta": [dumps(job.meta, what="job meta") if job.meta else "{}" for job in jobs],
+        "created_at": [clock] * len(jobs),
+    }
+    # Each value costs the client time to format: leave out the columns whose every
+    # value is the table default (the table's now() is the clock, unless the caller
+    # passed a now of its own).
+    defaults = dict(_COLUMN_DEFAULTS)
+    if now is None:
+        defaults.update(run_at=clock, created_at=clock)
+    kept = [
+        name
+        for name, values in columns.items()
+        if name not in defaults or values.count(defaults[name]) != len(values)
+    ]
+    statement = sql["copy_jobs"].replace("{columns}", ", ".join(kept))
+    await session.copy(statement, zip(*(columns[name] for name in kept), strict=True))
+    due_queues = {
+        job.queue for job, state in zip(jobs, states, strict=True) if state is JobState.QUEUED
+    }
     if due_queues:
         await session.fetch(sql["notify_queues"], {"queues": sorted(due_queues)})
-    return answers
+    return [
+        InsertedJob(id=job_id, state=state, created=True)
+        for job_id, state in zip(ids, states, strict=True)
+    ]
 
 
 def _columns(jobs: Sequence[NewJob], now: datetime | None) -> dict[str, Any]:
@@ -157,6 +181,7 @@ def _columns(jobs: Sequence[NewJob], now: datetime | None) -> dict[str, Any]:
         "unique_key": [job.unique_key for job in jobs],
         "parent_id": [job.parent_id for job in jobs],
         "meta": [dumps(job.meta, what="job meta") for job in jobs],
+        "unique_states": unique_masks(jobs),
     }
 
 

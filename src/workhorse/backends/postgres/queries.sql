@@ -51,10 +51,11 @@ WITH input AS (
             %(args)s::text[], %(kwargs)s::text[], %(run_at)s::timestamptz[],
             %(delay)s::double precision[], %(max_attempts)s::integer[],
             %(timeout)s::double precision[], %(tenant)s::text[], %(labels)s::text[],
-            %(unique_key)s::text[], %(parent_id)s::bigint[], %(meta)s::text[]
+            %(unique_key)s::text[], %(parent_id)s::bigint[], %(meta)s::text[],
+            %(unique_states)s::integer[]
         ) WITH ORDINALITY AS u (
             task, queue, priority, args, kwargs, run_at, delay, max_attempts, timeout,
-            tenant, labels, unique_key, parent_id, meta, ord
+            tenant, labels, unique_key, parent_id, meta, unique_states, ord
         )
         ORDER BY ord
     ) AS u
@@ -72,16 +73,15 @@ timed AS MATERIALIZED (
 inserted AS (
     INSERT INTO {schema}.workhorse_jobs (
         id, task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
-        tenant, labels, unique_key, parent_id, meta, created_at
+        tenant, labels, unique_key, parent_id, meta, created_at, unique_states
     )
     SELECT id, task, queue, state, priority, args::jsonb, kwargs::jsonb, due_at,
            max_attempts, timeout, tenant, labels::jsonb, unique_key, parent_id, meta::jsonb,
-           coalesce(%(now)s::timestamptz, now())
+           coalesce(%(now)s::timestamptz, now()), unique_states
     FROM timed
     ORDER BY ord
-    ON CONFLICT (unique_key)
-        WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'blocked', 'running')
-        DO NOTHING
+    -- Fresh ids never collide: the one conflict there can be is a held unique key.
+    ON CONFLICT DO NOTHING
     RETURNING id, state, queue
 ),
 notified AS (
@@ -94,10 +94,39 @@ WHERE (SELECT count(*) FROM notified) >= 0
 ORDER BY ord
 
 -- name: find_unique_holders
+-- The condition is the unique index's: a holder is in one of its own unique states.
 SELECT unique_key, id, state
 FROM {schema}.workhorse_jobs
 WHERE unique_key = ANY(%(keys)s::text[])
-  AND state IN ('scheduled', 'queued', 'blocked', 'running')
+  AND unique_key IS NOT NULL
+  AND (unique_states & CASE state
+                           WHEN 'scheduled' THEN 1 WHEN 'queued' THEN 2
+                           WHEN 'blocked' THEN 4 WHEN 'running' THEN 8
+                           WHEN 'completed' THEN 16 WHEN 'failed' THEN 32
+                           WHEN 'cancelled' THEN 64 ELSE 0 END) <> 0
+
+-- name: replace_waiting_job
+-- A duplicate with on_duplicate = 'replace': a holder that still waits takes its
+-- arguments, priority and run time.
+WITH replaced AS (
+    UPDATE {schema}.workhorse_jobs AS j
+    SET args = %(args)s::jsonb,
+        kwargs = %(kwargs)s::jsonb,
+        priority = %(priority)s,
+        run_at = due.due_at,
+        state = CASE WHEN due.due_at > coalesce(%(now)s::timestamptz, now())
+                     THEN 'scheduled' ELSE 'queued' END
+    FROM (
+        SELECT coalesce(%(run_at)s::timestamptz, coalesce(%(now)s::timestamptz, now())
+                        + %(delay)s * interval '1 second') AS due_at
+    ) AS due
+    WHERE j.id = %(id)s AND j.state IN ('scheduled', 'queued')
+    RETURNING j.state, j.queue
+),
+notified AS (
+    SELECT pg_notify({channel}, queue) FROM replaced WHERE state = 'queued'
+)
+SELECT state FROM replaced WHERE (SELECT count(*) FROM notified) >= 0
 
 -- name: reserve_job_ids
 -- Ids for a batch written with COPY, in order, and the clock the batch is stamped with.
@@ -106,10 +135,8 @@ SELECT coalesce(%(now)s::timestamptz, now()) AS now,
 FROM generate_series(1, %(count)s) AS n
 
 -- name: copy_jobs
-COPY {schema}.workhorse_jobs (
-    id, task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
-    tenant, labels, unique_key, parent_id, meta, created_at
-) FROM STDIN
+-- The columns slot names the columns the batch sets; the others take their defaults.
+COPY {schema}.workhorse_jobs ({columns}) FROM STDIN
 
 -- name: notify_queues
 SELECT pg_notify({channel}, queue) FROM unnest(%(queues)s::text[]) AS queue
@@ -385,6 +412,13 @@ retried AS (
         expires_at = NULL
     FROM target AS t
     WHERE j.id = t.id AND t.state IN ('failed', 'cancelled')
+      -- A workflow part runs only once everything it waits for has completed.
+      AND NOT EXISTS (
+          SELECT 1
+          FROM {schema}.workhorse_job_deps AS d
+          JOIN {schema}.workhorse_jobs AS p ON p.id = d.depends_on_id
+          WHERE d.job_id = t.id AND p.state <> 'completed'
+      )
     RETURNING j.*
 ),
 notified AS (
@@ -651,4 +685,300 @@ ORDER BY created_at, id
 UPDATE {schema}.workhorse_api_keys
 SET revoked_at = coalesce(%(now)s::timestamptz, now())
 WHERE id = %(key_id)s AND revoked_at IS NULL
+RETURNING id
+
+
+-- ===== periodic jobs, limits and webhooks (issue 5, migration 0004) =====
+
+-- name: schedule_states
+SELECT name, registered_at, last_tick_at, last_job_id
+FROM {schema}.workhorse_schedules
+WHERE name = ANY(%(names)s::text[])
+
+-- name: schedule_register
+INSERT INTO {schema}.workhorse_schedules (name, registered_at)
+SELECT name, coalesce(%(now)s::timestamptz, now()) FROM unnest(%(names)s::text[]) AS name
+ON CONFLICT (name) DO NOTHING
+
+-- name: cron_tick_reserve
+-- A scheduler trying a tick that another has reserved waits here for that transaction,
+-- then inserts nothing (and enqueues nothing).
+INSERT INTO {schema}.workhorse_schedule_ticks (name, tick_at)
+VALUES (%(name)s, %(tick_at)s)
+ON CONFLICT DO NOTHING
+RETURNING name
+
+-- name: cron_tick_enqueued
+WITH tick AS (
+    UPDATE {schema}.workhorse_schedule_ticks
+    SET job_id = %(job_id)s
+    WHERE name = %(name)s AND tick_at = %(tick_at)s
+)
+INSERT INTO {schema}.workhorse_schedules AS s (name, registered_at, last_tick_at, last_job_id)
+VALUES (%(name)s, now(), %(tick_at)s, %(job_id)s)
+ON CONFLICT (name) DO UPDATE
+SET last_tick_at = excluded.last_tick_at, last_job_id = excluded.last_job_id
+WHERE s.last_tick_at IS NULL OR s.last_tick_at < excluded.last_tick_at
+
+-- name: cron_prune_ticks
+WITH pruned AS (
+    DELETE FROM {schema}.workhorse_schedule_ticks WHERE tick_at < %(before)s RETURNING 1
+)
+SELECT count(*) AS pruned FROM pruned
+
+-- name: limit_running
+-- Running jobs per limited bucket: of the queues and tasks named, and of every limit
+-- key (read off the limit index).
+SELECT 'queue:' || queue AS bucket, count(*) AS count
+FROM {schema}.workhorse_jobs
+WHERE state = 'running' AND queue = ANY(%(queues)s::text[])
+GROUP BY queue
+UNION ALL
+SELECT 'task:' || task, count(*)
+FROM {schema}.workhorse_jobs
+WHERE state = 'running' AND task = ANY(%(tasks)s::text[])
+GROUP BY task
+UNION ALL
+SELECT 'key:' || limit_key, count(*)
+FROM {schema}.workhorse_jobs
+WHERE state = 'running' AND limit_key IS NOT NULL
+GROUP BY limit_key
+
+-- name: limit_started
+SELECT bucket, count(*) AS count
+FROM {schema}.workhorse_rate_windows
+WHERE expires_at > coalesce(%(now)s::timestamptz, now())
+GROUP BY bucket
+
+-- name: limit_prune_starts
+-- Rows another claim is deleting are skipped: concurrent claims never wait on each other.
+DELETE FROM {schema}.workhorse_rate_windows
+WHERE ctid IN (
+    SELECT ctid FROM {schema}.workhorse_rate_windows
+    WHERE expires_at <= coalesce(%(now)s::timestamptz, now())
+    FOR UPDATE SKIP LOCKED
+)
+
+-- name: limit_lock_buckets
+-- Try to take each bucket's lock (held until commit), in the order given; says which
+-- were taken. Never waits, so claims taking buckets in different orders cannot deadlock.
+SELECT bucket, pg_try_advisory_xact_lock(hashtextextended(%(prefix)s || bucket, 0)) AS taken
+FROM unnest(%(buckets)s::text[]) WITH ORDINALITY AS b (bucket, ord)
+ORDER BY ord
+
+-- name: limit_candidates
+-- Waiting jobs in claim order, locked, leaving out the full buckets; scope is true or
+-- limit_in_queues.
+WITH queued AS (
+    SELECT id, queue, task, limit_key, priority, run_at
+    FROM {schema}.workhorse_jobs
+    WHERE state = 'queued' AND {scope}
+      AND queue <> ALL(%(full_queues)s::text[])
+      AND task <> ALL(%(full_tasks)s::text[])
+      AND (limit_key IS NULL OR limit_key <> ALL(%(full_keys)s::text[]))
+    ORDER BY priority DESC, run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+due AS (
+    SELECT id, queue, task, limit_key, priority, run_at
+    FROM {schema}.workhorse_jobs
+    WHERE state = 'scheduled' AND run_at <= coalesce(%(now)s::timestamptz, now())
+      AND {scope}
+      AND queue <> ALL(%(full_queues)s::text[])
+      AND task <> ALL(%(full_tasks)s::text[])
+      AND (limit_key IS NULL OR limit_key <> ALL(%(full_keys)s::text[]))
+    ORDER BY priority DESC, run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+SELECT id, queue, task, limit_key
+FROM (SELECT * FROM queued UNION ALL SELECT * FROM due) AS c
+ORDER BY priority DESC, run_at, id
+LIMIT %(limit)s
+
+-- name: limit_in_queues
+queue = ANY(%(queues)s::text[])
+
+-- name: pick_ids
+-- For claim_jobs: jobs a limited claim chose (and already locked).
+SELECT unnest(%(picked)s::bigint[]) AS id
+
+-- name: limit_record_starts
+INSERT INTO {schema}.workhorse_rate_windows (bucket, started_at, expires_at)
+SELECT bucket, coalesce(%(now)s::timestamptz, now()),
+       coalesce(%(now)s::timestamptz, now()) + period * interval '1 second'
+FROM unnest(%(buckets)s::text[], %(periods)s::double precision[]) AS s (bucket, period)
+
+-- name: webhook_secret_set
+INSERT INTO {schema}.workhorse_webhook_secrets AS s (tenant, secret, created_at)
+VALUES (%(tenant)s, %(secret)s, coalesce(%(now)s::timestamptz, now()))
+ON CONFLICT (tenant) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at
+
+-- name: webhook_secret_get
+SELECT secret FROM {schema}.workhorse_webhook_secrets WHERE tenant = %(tenant)s
+
+-- name: webhook_delivery_insert
+INSERT INTO {schema}.workhorse_webhook_deliveries (
+    job_id, delivery_job_id, url, attempt, status_code, error, at
+) VALUES (
+    %(job_id)s, %(delivery_job_id)s, %(url)s, %(attempt)s, %(status_code)s, %(error)s,
+    coalesce(%(now)s::timestamptz, now())
+)
+
+-- name: webhook_delivery_list
+SELECT job_id, delivery_job_id, url, attempt, status_code, error, at
+FROM {schema}.workhorse_webhook_deliveries
+WHERE job_id = %(job_id)s
+ORDER BY id
+
+-- name: webhook_delivery_prune
+WITH pruned AS (
+    DELETE FROM {schema}.workhorse_webhook_deliveries WHERE at < %(before)s RETURNING 1
+)
+SELECT count(*) AS pruned FROM pruned
+
+
+-- ===== workflows, dependencies, pipelines (issue 5, migration 0003) =====
+
+-- name: workflow_lock_deps
+-- The stored jobs a new workflow waits on, locked in id order and flagged: from here on
+-- whoever ends one of them settles the new parts (the trigger of migration 0003), and
+-- the states read are those after any end that was racing this insert.
+WITH locked AS (
+    SELECT id
+    FROM {schema}.workhorse_jobs
+    WHERE id = ANY(%(ids)s::bigint[])
+    ORDER BY id
+    FOR UPDATE
+)
+UPDATE {schema}.workhorse_jobs AS j
+SET has_dependents = true
+FROM locked
+WHERE j.id = locked.id
+RETURNING j.id, j.state, j.task, j.expires_at
+
+-- name: workflow_insert
+INSERT INTO {schema}.workhorse_workflows (name, tenant, on_failure, created_at)
+VALUES (%(name)s, %(tenant)s, %(on_failure)s, coalesce(%(now)s::timestamptz, now()))
+RETURNING id, created_at
+
+-- name: workflow_insert_parts
+-- insert_jobs' columns, with the state each part starts in (null: by its run time).
+WITH input AS (
+    SELECT nextval('{schema}.workhorse_jobs_id_seq') AS id, u.*
+    FROM (
+        SELECT *
+        FROM unnest(
+            %(task)s::text[], %(queue)s::text[], %(priority)s::integer[],
+            %(args)s::text[], %(kwargs)s::text[], %(run_at)s::timestamptz[],
+            %(delay)s::double precision[], %(max_attempts)s::integer[],
+            %(timeout)s::double precision[], %(tenant)s::text[], %(labels)s::text[],
+            %(parent_id)s::bigint[], %(meta)s::text[], %(state)s::text[],
+            %(has_dependents)s::boolean[], %(error_type)s::text[], %(error_message)s::text[],
+            %(expires_at)s::timestamptz[]
+        ) WITH ORDINALITY AS u (
+            task, queue, priority, args, kwargs, run_at, delay, max_attempts, timeout,
+            tenant, labels, parent_id, meta, fixed_state, has_dependents, error_type,
+            error_message, expires_at, ord
+        )
+        ORDER BY ord
+    ) AS u
+),
+timed AS MATERIALIZED (
+    SELECT input.*, due.due_at,
+           coalesce(fixed_state,
+                    CASE WHEN due.due_at > coalesce(%(now)s::timestamptz, now())
+                         THEN 'scheduled' ELSE 'queued' END) AS state
+    FROM input,
+         LATERAL (
+             SELECT coalesce(run_at, coalesce(%(now)s::timestamptz, now())
+                                     + delay * interval '1 second') AS due_at
+         ) AS due
+),
+inserted AS (
+    INSERT INTO {schema}.workhorse_jobs (
+        id, task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
+        tenant, labels, parent_id, meta, created_at, workflow_id, has_dependents,
+        error_type, error_message, finished_at, expires_at
+    )
+    SELECT id, task, queue, state, priority, args::jsonb, kwargs::jsonb, due_at,
+           max_attempts, timeout, tenant, labels::jsonb, parent_id, meta::jsonb,
+           coalesce(%(now)s::timestamptz, now()), %(workflow_id)s, has_dependents,
+           error_type, error_message,
+           CASE WHEN error_type IS NOT NULL THEN coalesce(%(now)s::timestamptz, now()) END,
+           expires_at
+    FROM timed
+    ORDER BY ord
+    RETURNING id, state, queue
+),
+notified AS (
+    SELECT pg_notify({channel}, queue)
+    FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'queued') AS due
+)
+SELECT id, state FROM timed WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY ord
+
+-- name: workflow_insert_deps
+INSERT INTO {schema}.workhorse_job_deps (job_id, depends_on_id, ordinal)
+SELECT * FROM unnest(%(job_ids)s::bigint[], %(depends_on_ids)s::bigint[], %(ordinals)s::integer[])
+
+-- name: workflow_get
+SELECT id, name, tenant, on_failure, created_at, cancelled_at
+FROM {schema}.workhorse_workflows
+WHERE id = %(id)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s::text)
+
+-- name: workflow_parts
+SELECT * FROM {schema}.workhorse_jobs WHERE workflow_id = %(id)s ORDER BY id
+
+-- name: workflow_edges
+SELECT d.job_id, d.depends_on_id
+FROM {schema}.workhorse_jobs AS j
+JOIN {schema}.workhorse_job_deps AS d ON d.job_id = j.id
+WHERE j.workflow_id = %(id)s
+ORDER BY d.job_id, d.ordinal
+
+-- name: workflow_cancel
+-- The workflow is marked first (its own statement), so that the settling trigger leaves
+-- its parts to this cancel; parts are locked in id order like every multi-row write.
+WITH parts AS (
+    SELECT id
+    FROM {schema}.workhorse_jobs
+    WHERE workflow_id = %(id)s AND state IN ('scheduled', 'queued', 'blocked', 'running')
+    ORDER BY id
+    FOR UPDATE
+)
+UPDATE {schema}.workhorse_jobs AS j
+SET state = CASE WHEN j.state = 'running' THEN 'running' ELSE 'cancelled' END,
+    cancel_requested = (j.state = 'running'),
+    finished_at = CASE WHEN j.state = 'running' THEN NULL
+                       ELSE coalesce(%(now)s::timestamptz, now()) END
+FROM parts
+WHERE j.id = parts.id AND j.state IN ('scheduled', 'queued', 'blocked', 'running')
+
+-- name: workflow_mark_cancelled
+UPDATE {schema}.workhorse_workflows
+SET cancelled_at = coalesce(cancelled_at, coalesce(%(now)s::timestamptz, now()))
+WHERE id = %(id)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s::text)
+RETURNING id
+
+-- name: job_dependencies
+SELECT d.depends_on_id AS id, j.state, j.task, j.result
+FROM {schema}.workhorse_job_deps AS d
+LEFT JOIN {schema}.workhorse_jobs AS j ON j.id = d.depends_on_id
+WHERE d.job_id = %(job_id)s
+ORDER BY d.ordinal
+
+-- name: job_waiting_on
+-- The first dependency of a job that exists and has not completed (a retry must wait).
+SELECT d.depends_on_id AS id, p.state
+FROM {schema}.workhorse_job_deps AS d
+JOIN {schema}.workhorse_jobs AS p ON p.id = d.depends_on_id
+WHERE d.job_id = %(job_id)s AND p.state <> 'completed'
+ORDER BY d.ordinal
+LIMIT 1
+
+-- name: job_set_meta
+UPDATE {schema}.workhorse_jobs
+SET meta = jsonb_set(meta, ARRAY[%(key)s::text], %(value)s::jsonb)
+WHERE id = %(job_id)s AND lease_token = %(lease_token)s AND state = 'running'
 RETURNING id

@@ -46,6 +46,7 @@ def job_record(row: Mapping[str, Any]) -> JobRecord:
         lease_expires_at=row["lease_expires_at"],
         parent_id=row["parent_id"],
         meta=row["meta"],
+        workflow_id=row.get("workflow_id"),
     )
 
 

@@ -28,7 +28,9 @@ from workhorse.backends.base import (
 from workhorse.backends.sqlite import api_keys, job_reads, job_writes, schema, workers
 from workhorse.backends.sqlite.config import SQLiteSettings, parse_settings
 from workhorse.backends.sqlite.connection import Database
+from workhorse.backends.sqlite.limits import SQLiteLimits
 from workhorse.backends.sqlite.rows import claimed_jobs, clock, insert_params
+from workhorse.backends.sqlite.scheduling import SQLiteSchedules
 from workhorse.backends.sqlite.statements import (
     QUERIES,
     claim_sql,
@@ -36,11 +38,13 @@ from workhorse.backends.sqlite.statements import (
     job_filter,
 )
 from workhorse.backends.sqlite.watch import watch_data_version
+from workhorse.backends.sqlite.webhooks import SQLiteWebhooks
+from workhorse.backends.sqlite.workflows import SQLiteWorkflows
 from workhorse.errors import ConfigurationError
 from workhorse.jobs import JobRecord
 
 
-class SQLiteBackend(Backend):
+class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflows, Backend):
     """Jobs in a SQLite file (``sqlite:///relative/path.db`` or
     ``sqlite:////absolute/path.db``), in write-ahead-log mode so readers never wait.
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from workhorse.backends._workflows import UniqueRule
 from workhorse.backends.base import (
     HeartbeatReply,
     InsertedJob,
@@ -21,38 +22,40 @@ from workhorse.backends.base import (
 from workhorse.backends.sqlite.job_reads import get, records
 from workhorse.backends.sqlite.rows import InsertParams
 from workhorse.backends.sqlite.statements import INSERT_CHUNK, QUERIES, insert_rows_sql
+from workhorse.backends.sqlite.unique import insert_unique
+from workhorse.backends.sqlite.workflows import check_dependencies_completed
 from workhorse.errors import JobStateError, SerializationError
 from workhorse.jobs import JobRecord, JobState
 
 _UNIQUE_KEY = 11  # position of unique_key in InsertParams
 
-InsertBatch = list[tuple[InsertParams, JobState]]
+InsertBatch = list[tuple[InsertParams, JobState, UniqueRule | None]]
 
 
 def insert(conn: sqlite3.Connection, batch: InsertBatch) -> list[InsertedJob]:
     """Insert ``batch`` in order. Runs of jobs without a unique key go in multi-row
     INSERTs; a job with a key is inserted alone, or answered with the live job that
-    holds it."""
+    holds it (see ``unique.insert_unique``)."""
     inserted: list[InsertedJob] = []
     start, end = 0, len(batch)
     try:
         while start < end:
-            params, state = batch[start]
+            params, state, rule = batch[start]
             if params[_UNIQUE_KEY] is not None:
-                inserted.append(_insert_unique(conn, params, state))
+                inserted.append(insert_unique(conn, params, state, rule))
                 start += 1
                 continue
             stop = start + 1
             while stop < end and batch[stop][0][_UNIQUE_KEY] is None:
                 stop += 1
             run = batch[start:stop]
-            _insert_run(conn, [params for params, _ in run])
+            _insert_run(conn, [entry[0] for entry in run])
             # The write lock is held, so this run's ids are consecutive, ending here.
             (last,) = conn.execute(QUERIES["last_insert_id"]).fetchone()
             first = last - len(run) + 1
             inserted.extend(
-                InsertedJob(id=first + offset, state=state, created=True)
-                for offset, (_, state) in enumerate(run)
+                InsertedJob(id=first + offset, state=entry[1], created=True)
+                for offset, entry in enumerate(run)
             )
             start = stop
     except sqlite3.IntegrityError as exc:
@@ -73,18 +76,6 @@ def _insert_run(conn: sqlite3.Connection, rows: list[InsertParams]) -> None:
             conn.execute(sql, tuple(chain.from_iterable(rows[start : start + INSERT_CHUNK])))
     if whole < len(rows):
         conn.executemany(QUERIES["job_insert"], rows[whole:])
-
-
-def _insert_unique(conn: sqlite3.Connection, params: InsertParams, state: JobState) -> InsertedJob:
-    created = conn.execute(QUERIES["job_insert_unique"], params).fetchall()
-    if created:
-        return InsertedJob(id=created[0][0], state=state, created=True)
-    holder = conn.execute(
-        QUERIES["job_unique_holder"], {"unique_key": params[_UNIQUE_KEY]}
-    ).fetchone()
-    if holder is None:  # pragma: no cover - the conflict can only be the unique key
-        raise sqlite3.IntegrityError(f"insert of unique key {params[_UNIQUE_KEY]!r} conflicted")
-    return InsertedJob(id=holder[0], state=JobState(holder[1]), created=False)
 
 
 def claim(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -191,7 +182,11 @@ def cancel(
 def retry(
     conn: sqlite3.Connection, job_id: int, tenant: str | None, now: float
 ) -> JobRecord | None:
-    """Requeue a failed or cancelled job with at least one attempt left."""
+    """Requeue a failed or cancelled job with at least one attempt left (a workflow
+    part only once everything it waits for has completed)."""
+    part = get(conn, job_id, tenant)
+    if part is not None and part.workflow_id is not None:
+        check_dependencies_completed(conn, job_id)
     try:
         rows = records(conn, QUERIES["job_retry"], {"job_id": job_id, "tenant": tenant, "now": now})
     except sqlite3.IntegrityError as exc:

@@ -12,17 +12,37 @@ INSERT INTO workhorse_jobs (
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: job_insert_unique
+-- job_insert's columns, then unique_states (the bits of the states that hold the key).
 INSERT INTO workhorse_jobs (
     task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
-    tenant, labels, unique_key, parent_id, meta, created_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    tenant, labels, unique_key, parent_id, meta, created_at, unique_states
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 RETURNING id
 
 -- name: job_unique_holder
+-- The condition is the unique index's, word for word: SQLite uses a partial index only
+-- for a query that repeats its WHERE terms.
 SELECT id, state FROM workhorse_jobs
 WHERE unique_key = :unique_key
-  AND state IN ('scheduled', 'queued', 'blocked', 'running')
+  AND unique_key IS NOT NULL
+  AND (unique_states & CASE state
+                           WHEN 'scheduled' THEN 1 WHEN 'queued' THEN 2
+                           WHEN 'blocked' THEN 4 WHEN 'running' THEN 8
+                           WHEN 'completed' THEN 16 WHEN 'failed' THEN 32
+                           WHEN 'cancelled' THEN 64 ELSE 0 END) <> 0
+
+-- name: job_replace_waiting
+-- A duplicate with on_duplicate = 'replace': a holder that still waits takes its arguments,
+-- priority and run time.
+UPDATE workhorse_jobs
+SET args = :args,
+    kwargs = :kwargs,
+    priority = :priority,
+    run_at = :run_at,
+    state = CASE WHEN :run_at > :now THEN 'scheduled' ELSE 'queued' END
+WHERE id = :id AND state IN ('scheduled', 'queued')
+RETURNING state
 
 -- name: job_due
 -- Template: the ids a claim takes, in claim order (with :limit 1, the cheap probe
@@ -396,3 +416,199 @@ ORDER BY created_at, rowid
 UPDATE workhorse_api_keys
 SET revoked_at = :now
 WHERE id = :key_id AND revoked_at IS NULL
+
+
+-- ===== periodic jobs, limits and webhooks (issue 5, migration 0004) =====
+
+-- name: schedule_states
+SELECT name, registered_at, last_tick_at, last_job_id
+FROM workhorse_schedules
+WHERE name IN (SELECT value FROM json_each(:names))
+
+-- name: schedule_unknown_probe
+SELECT 1 FROM json_each(:names)
+WHERE value NOT IN (SELECT name FROM workhorse_schedules)
+LIMIT 1
+
+-- name: schedule_register
+INSERT INTO workhorse_schedules (name, registered_at)
+SELECT value, :now FROM json_each(:names) WHERE true
+ON CONFLICT (name) DO NOTHING
+
+-- name: cron_tick_free_probe
+SELECT 1 WHERE NOT EXISTS (
+    SELECT 1 FROM workhorse_schedule_ticks WHERE name = :name AND tick_at = :tick_at
+)
+
+-- name: cron_tick_insert
+INSERT INTO workhorse_schedule_ticks (name, tick_at, job_id, created_at)
+VALUES (:name, :tick_at, :job_id, :now)
+ON CONFLICT DO NOTHING
+RETURNING job_id
+
+-- name: cron_schedule_advance
+INSERT INTO workhorse_schedules (name, registered_at, last_tick_at, last_job_id)
+VALUES (:name, :now, :tick_at, :job_id)
+ON CONFLICT (name) DO UPDATE
+SET last_tick_at = excluded.last_tick_at, last_job_id = excluded.last_job_id
+WHERE workhorse_schedules.last_tick_at IS NULL
+   OR workhorse_schedules.last_tick_at < excluded.last_tick_at
+
+-- name: cron_prune_ticks
+DELETE FROM workhorse_schedule_ticks WHERE tick_at < :before
+
+-- name: limit_running
+-- Running jobs per limited bucket: of the queues and tasks named, and of every limit
+-- key (the "limit_key" entry of a job's meta). Running jobs are few (at most the
+-- workers' total concurrency) and read off workhorse_jobs_lease_idx.
+SELECT 'queue:' || queue, count(*) FROM workhorse_jobs
+WHERE state = 'running' AND queue IN (SELECT value FROM json_each(:queues))
+GROUP BY queue
+UNION ALL
+SELECT 'task:' || task, count(*) FROM workhorse_jobs
+WHERE state = 'running' AND task IN (SELECT value FROM json_each(:tasks))
+GROUP BY task
+UNION ALL
+SELECT 'key:' || limit_key, count(*) FROM (
+    SELECT CASE WHEN meta = '{}' OR NOT json_valid(meta) THEN NULL
+                ELSE json_extract(meta, '$.limit_key') END AS limit_key
+    FROM workhorse_jobs
+    WHERE state = 'running'
+)
+WHERE limit_key IS NOT NULL
+GROUP BY limit_key
+
+-- name: limit_started
+SELECT bucket, count(*) FROM workhorse_rate_windows WHERE expires_at > :now GROUP BY bucket
+
+-- name: limit_record_start
+INSERT INTO workhorse_rate_windows (bucket, started_at, expires_at)
+VALUES (:bucket, :now, :now + :period)
+
+-- name: limit_prune_starts
+DELETE FROM workhorse_rate_windows WHERE expires_at <= :now
+
+-- name: where_limit_room
+-- Jobs whose queue, task and limit key (the "limit_key" entry of their meta; most
+-- jobs have no meta, settled by the first test) all have room. :full_* are JSON arrays.
+queue NOT IN (SELECT value FROM json_each(:full_queues))
+AND task NOT IN (SELECT value FROM json_each(:full_tasks))
+AND (meta = '{}' OR NOT json_valid(meta)
+     OR coalesce(json_extract(meta, '$.limit_key'), '')
+        NOT IN (SELECT value FROM json_each(:full_keys)))
+
+-- name: limit_candidates
+-- Template: the slot takes a job_due query; its jobs, in claim order.
+SELECT id, queue, task,
+       CASE WHEN meta = '{}' OR NOT json_valid(meta) THEN NULL
+            ELSE json_extract(meta, '$.limit_key') END
+FROM workhorse_jobs
+WHERE id IN ({filter})
+ORDER BY priority DESC, run_at, id
+
+-- name: limit_picked
+SELECT value FROM json_each(:picked)
+
+-- name: webhook_secret_set
+INSERT INTO workhorse_webhook_secrets (tenant, secret, created_at)
+VALUES (:tenant, :secret, :now)
+ON CONFLICT (tenant) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at
+
+-- name: webhook_secret_get
+SELECT secret FROM workhorse_webhook_secrets WHERE tenant = :tenant
+
+-- name: webhook_delivery_insert
+INSERT INTO workhorse_webhook_deliveries (
+    job_id, delivery_job_id, url, attempt, status_code, error, at
+) VALUES (:job_id, :delivery_job_id, :url, :attempt, :status_code, :error, :now)
+
+-- name: webhook_delivery_list
+SELECT job_id, delivery_job_id, url, attempt, status_code, error, at
+FROM workhorse_webhook_deliveries
+WHERE job_id = :job_id
+ORDER BY id
+
+-- name: webhook_delivery_prune
+DELETE FROM workhorse_webhook_deliveries WHERE at < :before
+
+
+-- ===== workflows, dependencies, pipelines (issue 5, migration 0003) =====
+
+-- name: workflow_stored_deps
+-- The stored jobs a new workflow waits on (the write lock is held: they cannot change).
+SELECT id, state, task FROM workhorse_jobs WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: workflow_mark_dependents
+UPDATE workhorse_jobs
+SET has_dependents = 1
+WHERE id IN (SELECT value FROM json_each(:ids)) AND NOT has_dependents
+
+-- name: workflow_insert
+INSERT INTO workhorse_workflows (name, tenant, on_failure, created_at)
+VALUES (:name, :tenant, :on_failure, :now)
+RETURNING id
+
+-- name: workflow_part_insert
+-- job_insert's columns, then the part's own.
+INSERT INTO workhorse_jobs (
+    task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
+    tenant, labels, unique_key, parent_id, meta, created_at,
+    workflow_id, has_dependents, error_type, error_message, finished_at, expires_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING id
+
+-- name: workflow_expiry
+SELECT expires_at FROM workhorse_jobs WHERE id = :id
+
+-- name: workflow_dep_insert
+INSERT INTO workhorse_job_deps (job_id, depends_on_id, ordinal) VALUES (?, ?, ?)
+
+-- name: workflow_get
+SELECT id, name, tenant, on_failure, created_at, cancelled_at
+FROM workhorse_workflows
+WHERE id = :workflow_id AND (:tenant IS NULL OR tenant = :tenant)
+
+-- name: workflow_parts
+SELECT * FROM workhorse_jobs WHERE workflow_id = :workflow_id ORDER BY id
+
+-- name: workflow_edges
+SELECT d.job_id, d.depends_on_id
+FROM workhorse_jobs AS j
+JOIN workhorse_job_deps AS d ON d.job_id = j.id
+WHERE j.workflow_id = :workflow_id
+ORDER BY d.job_id, d.ordinal
+
+-- name: workflow_mark_cancelled
+-- First, so that the settling trigger leaves the parts to the cancel that follows.
+UPDATE workhorse_workflows
+SET cancelled_at = coalesce(cancelled_at, :now)
+WHERE id = :workflow_id AND (:tenant IS NULL OR tenant = :tenant)
+
+-- name: workflow_cancel_parts
+UPDATE workhorse_jobs
+SET state = CASE WHEN state = 'running' THEN state ELSE 'cancelled' END,
+    cancel_requested = CASE WHEN state = 'running' THEN 1 ELSE cancel_requested END,
+    finished_at = CASE WHEN state = 'running' THEN finished_at ELSE :now END
+WHERE workflow_id = :workflow_id
+  AND state IN ('scheduled', 'queued', 'blocked', 'running')
+
+-- name: job_dependencies
+SELECT d.depends_on_id, j.state, j.task, j.result
+FROM workhorse_job_deps AS d
+LEFT JOIN workhorse_jobs AS j ON j.id = d.depends_on_id
+WHERE d.job_id = :job_id
+ORDER BY d.ordinal
+
+-- name: job_waiting_on
+-- The first dependency of a job that exists and has not completed (a retry must wait).
+SELECT d.depends_on_id, p.state
+FROM workhorse_job_deps AS d
+JOIN workhorse_jobs AS p ON p.id = d.depends_on_id
+WHERE d.job_id = :job_id AND p.state <> 'completed'
+ORDER BY d.ordinal
+LIMIT 1
+
+-- name: job_set_meta
+UPDATE workhorse_jobs
+SET meta = json_set(meta, :path, json(:value))
+WHERE id = :job_id AND lease_token = :lease_token AND state = 'running'

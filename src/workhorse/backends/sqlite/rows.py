@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from workhorse.backends._workflows import UniqueRule, unique_rule
 from workhorse.backends.base import ClaimedJob, NewJob, WorkerInfo, WorkerRecord
 from workhorse.jobs import JobError, JobRecord, JobState
 from workhorse.serialization import dumps
@@ -49,8 +50,9 @@ def decoded(text: str | None, default: Any) -> Any:
         return text
 
 
-def insert_params(job: NewJob, now: float) -> tuple[InsertParams, JobState]:
-    """The job_insert parameters of ``job`` and the state it starts in."""
+def insert_params(job: NewJob, now: float) -> tuple[InsertParams, JobState, UniqueRule | None]:
+    """The job_insert parameters of ``job``, the state it starts in, and the rule of its
+    unique key."""
     run_at = now + job.delay if job.run_at is None else to_epoch(job.run_at)
     state = JobState.SCHEDULED if run_at > now else JobState.QUEUED
     # JobState is a str: it binds as its value. Empty mappings skip the serializer.
@@ -71,7 +73,7 @@ def insert_params(job: NewJob, now: float) -> tuple[InsertParams, JobState]:
         dumps(job.meta, what=f"meta of a {job.task!r} job") if job.meta else "{}",
         now,
     )
-    return params, state
+    return params, state, unique_rule(job)
 
 
 def claimed_jobs(rows: list[tuple[Any, ...]]) -> list[ClaimedJob]:
@@ -143,6 +145,7 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         lease_expires_at=from_epoch(row["lease_expires_at"]),
         parent_id=row["parent_id"],
         meta=decoded(row["meta"], {}),
+        workflow_id=row["workflow_id"],
     )
 
 

@@ -359,12 +359,54 @@
   // -- job detail ----------------------------------------------------------------
 
   async function loadDetail() {
+    let job;
     try {
-      drawDetail(await call("GET", "/jobs/" + selectedId));
+      job = await call("GET", "/jobs/" + selectedId);
     } catch (err) {
       if (err instanceof HttpError && err.status === 404) closeDetail();
       else throw err;
+      return;
     }
+    drawDetail(job);
+    let workflow = null;
+    if (job.workflow_id !== null && job.workflow_id !== undefined) {
+      try {
+        workflow = await call("GET", "/workflows/" + job.workflow_id);
+      } catch (err) {
+        if (!(err instanceof HttpError && err.status === 404)) throw err;
+      }
+    }
+    drawWorkflow(workflow, job.id);
+  }
+
+  // The parts of the selected job's workflow, each with its state and what it waits
+  // for; a click on a part opens it.
+  function drawWorkflow(workflow, jobId) {
+    if (!changed("workflow", [workflow, jobId])) return;
+    $("detail-workflow-box").hidden = workflow === null;
+    if (workflow === null) {
+      $("detail-workflow").replaceChildren();
+      return;
+    }
+    $("detail-workflow-title").replaceChildren(
+      "Workflow " + workflow.id + (workflow.name ? " · " + workflow.name : "") + " ",
+      badge(workflow.state),
+    );
+    $("detail-workflow").replaceChildren(
+      ...workflow.parts.map((part) =>
+        el(
+          "tr",
+          {
+            class: "clickable" + (part.id === jobId ? " selected" : ""),
+            dataset: { jobId: String(part.id), state: part.state },
+          },
+          el("td", { class: "num" }, part.id),
+          el("td", {}, part.task + (part.stage ? " · " + part.stage : "")),
+          el("td", {}, badge(part.state)),
+          el("td", {}, part.depends_on.join(", ")),
+        ),
+      ),
+    );
   }
 
   function field(name, value) {
@@ -394,6 +436,8 @@
       ...field("Worker", job.worker_id),
       ...field("Labels", labels),
       ...field("Unique key", job.unique_key),
+      ...field("Stage", job.stage),
+      ...field("Workflow", job.workflow_id),
       ...field("Cancel requested", job.cancel_requested ? "yes" : ""),
     );
     $("detail-args").textContent = JSON.stringify({ args: job.args, kwargs: job.kwargs }, null, 2);
@@ -413,6 +457,7 @@
   function closeDetail() {
     selectedId = null;
     delete drawn.detail;
+    delete drawn.workflow;
     delete drawn.jobs;
     $("job-detail").hidden = true;
   }
@@ -441,6 +486,7 @@
     $("filter-clear").addEventListener("click", clearFilters);
     $("queues").addEventListener("click", pickQueue);
     $("jobs").addEventListener("click", pickJob);
+    $("detail-workflow").addEventListener("click", pickJob);
     $("page-older").addEventListener("click", olderPage);
     $("page-newer").addEventListener("click", newerPage);
     $("detail-close").addEventListener("click", closeDetail);
