@@ -21,6 +21,7 @@ test: lint typecheck  ## everything CI runs: lint, types, the whole test suite
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks examples
 	$(PY) -m ruff format --check src tests benchmarks examples
+	$(PY) -m bandit -c pyproject.toml -r src -q
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

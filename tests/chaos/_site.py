@@ -1,0 +1,303 @@
+"""The chaos harness: a store, the ledger, a fleet of ``workhorse worker start``
+processes that the test kills, stops and restarts, and a monitor that watches leases
+while it does.
+
+Timing: workers run with a 2 s lease renewed every 0.5 s, maintenance every 0.5 s and a
+2 s leader lease (``WORKER_FLAGS``). A job whose worker died is reclaimed once its lease
+expires and the leader sweeps; when the dead worker was the leader, another one takes
+over after the leader lease. Hence ``OVERDUE_BOUND``: how long past its lease expiry a job
+may still show ``running``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import signal
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from cli._support import WorkerProcess, cli_env, eventually
+from conftest import PG_URL
+from workhorse.backends import Backend
+from workhorse.backends.base import JobFilter, Lease, NewJob
+from workhorse.jobs import FINAL_STATES, JobRecord, JobState
+
+from .ledger import LEDGER_ENV, Ledger
+
+CHAOS_APP = "tests.chaos.apps:app"
+LEASE = 2.0
+SWEEP = 0.5
+LEADER_TTL = 2.0
+WORKER_FLAGS = (
+    "--lease",
+    str(LEASE),
+    "--heartbeat-interval",
+    "0.5",
+    "--reclaim-interval",
+    str(SWEEP),
+    "--leader-ttl",
+    str(LEADER_TTL),
+    "--poll-interval",
+    "0.2",
+    "--shutdown-grace",
+    "5",
+)
+LOCKED = re.compile(r"\blocked\b", re.IGNORECASE)
+"""SQLite's "database is locked" and workhorse's "store ... is locked" (not "blocked")."""
+MONITOR_EVERY = 0.1
+OVERDUE_BOUND = LEADER_TTL + 2 * SWEEP + 1.0
+"""Lease expiry plus one sweep, plus a leader handover (the dead worker may have been
+the leader: its leadership lapses after ``LEADER_TTL``, the next election and sweep come
+within one ``SWEEP`` each), plus 1 s for the monitor's polling and a loaded machine."""
+
+
+@dataclass
+class Fleet:
+    """Worker processes in numbered slots; a slot's worker can be killed and replaced."""
+
+    tmp: Path
+    env: dict[str, str]
+    flags: tuple[str, ...]
+    concurrency: int = 4
+    slots: list[WorkerProcess] = field(default_factory=list)
+    retired: list[WorkerProcess] = field(default_factory=list)
+    """Workers that died (or were killed) and were replaced."""
+
+    def _spawn(self, slot: int) -> WorkerProcess:
+        number = len(self.slots) + len(self.retired)
+        log = self.tmp / f"worker-{slot}-{number}.log"
+        flags = (*self.flags, "--concurrency", str(self.concurrency))
+        return WorkerProcess(CHAOS_APP, *flags, cwd=self.tmp, env=self.env, log=log)
+
+    def start(self, count: int, *, concurrency: int) -> None:
+        """Start ``count`` more workers, each in its own slot, running ``concurrency``
+        jobs at a time (their replacements too)."""
+        self.concurrency = concurrency
+        for _ in range(count):
+            self.slots.append(self._spawn(len(self.slots)))
+
+    def replace(self, slot: int) -> WorkerProcess:
+        """Start a new worker in ``slot`` (its old one must have exited)."""
+        old = self.slots[slot]
+        assert old.proc.poll() is not None, "replace() needs a dead worker"
+        self.retired.append(old)
+        self.slots[slot] = self._spawn(slot)
+        return self.slots[slot]
+
+    def replace_dead(self) -> list[int]:
+        """Restart every worker that exited (what systemd or Kubernetes would do); the
+        exit codes of the dead ones."""
+        codes = []
+        for slot, worker in enumerate(self.slots):
+            code = worker.proc.poll()
+            if code is not None:
+                codes.append(code)
+                self.replace(slot)
+        return codes
+
+    def everyone(self) -> list[WorkerProcess]:
+        """Every worker ever started."""
+        return [*self.retired, *self.slots]
+
+    def logs(self, tail: int = 3000) -> str:
+        """Every worker's output (the end of it), for failure messages."""
+        return "\n".join(f"--- {w.log.name}\n{w.output()[-tail:]}" for w in self.everyone())
+
+    def output(self) -> str:
+        """Everything every worker printed."""
+        return "\n".join(w.output() for w in self.everyone())
+
+    def stop_all(self, timeout: float = 30) -> list[int]:
+        """SIGTERM the live workers and wait: their exit codes (0 is a clean drain)."""
+        alive = [w for w in self.slots if w.proc.poll() is None]
+        for worker in alive:
+            worker.signal(signal.SIGTERM)
+        return [worker.wait(timeout) for worker in alive]
+
+    def kill_all(self) -> None:
+        """Cleanup: nothing survives the test (SIGKILL ends stopped processes too)."""
+        for worker in self.everyone():
+            worker.kill()
+
+
+@dataclass
+class Monitor:
+    """Polls the store while the faults happen: progress, and the longest time a job
+    stayed ``running`` past its lease expiry."""
+
+    store: Backend
+    max_overdue: float = 0.0
+    worst: JobRecord | None = None
+    polls: int = 0
+
+    async def running(self) -> list[JobRecord]:
+        """The running jobs now; updates the overdue record."""
+        jobs = await self.store.job_list(
+            filter=JobFilter(states=(JobState.RUNNING,)), limit=100_000
+        )
+        now = datetime.now(UTC)
+        for job in jobs:
+            if job.lease_expires_at is None:
+                continue
+            overdue = (now - job.lease_expires_at).total_seconds()
+            if overdue > self.max_overdue:
+                self.max_overdue, self.worst = overdue, job
+        self.polls += 1
+        return jobs
+
+    async def held_by(self, worker_id: str | None) -> list[JobRecord]:
+        """Running jobs whose lease ``worker_id`` holds."""
+        return [job for job in await self.running() if job.worker_id == worker_id]
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[Monitor]:
+        """Poll in the background for the duration of the block."""
+
+        async def loop() -> None:
+            while True:
+                await self.running()
+                await asyncio.sleep(MONITOR_EVERY)
+
+        task = asyncio.create_task(loop())
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self.running()  # a last look, and a task error surfaces here
+
+
+@dataclass
+class ChaosSite:
+    """One store under test, its ledger, fleet and monitor, and the seeded randomness."""
+
+    kind: str
+    url: str
+    tmp: Path
+    store: Backend
+    rng: random.Random
+    seed: int
+    worker_url: str = ""
+    """The store URL workers and servers use (default ``url``)."""
+    fleet: Fleet = field(init=False)
+    monitor: Monitor = field(init=False)
+    in_flight: list[int] = field(default_factory=list)
+    """Jobs in flight at each fault: the bound on duplicated effects."""
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.worker_url = self.worker_url or self.url
+        self.fleet = Fleet(self.tmp, self.env, WORKER_FLAGS)
+        self.monitor = Monitor(self.store)
+
+    @property
+    def ledger(self) -> Ledger:
+        """The effects ledger of this test."""
+        return Ledger(self.tmp / "ledger.txt")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of worker and server processes on this site."""
+        return cli_env(self.worker_url, **{LEDGER_ENV: str(self.ledger.path)})
+
+    def context(self) -> str:
+        """What a failure message needs: the seed to replay, and the workers' logs."""
+        return f"seed {self.seed} ({self.kind})\n{self.fleet.logs()}"
+
+    async def insert(self, jobs: Sequence[NewJob], batch: int = 2_000) -> list[int]:
+        """Enqueue straight into the store; the ids in order."""
+        ids: list[int] = []
+        for start in range(0, len(jobs), batch):
+            rows = await self.store.job_insert_many(jobs[start : start + batch])
+            ids.extend(row.id for row in rows)
+        return ids
+
+    async def count(self, *states: JobState) -> int:
+        """Jobs in any of ``states``."""
+        return await self.store.job_count(filter=JobFilter(states=states))
+
+    async def records(self, ids: Sequence[int]) -> dict[int, JobRecord]:
+        """The stored records of ``ids`` (missing ones are absent)."""
+        wanted = set(ids)
+        every = await self.store.job_list(filter=JobFilter(), limit=len(wanted) + 100_000)
+        return {r.id: r for r in every if r.id in wanted}
+
+    async def leases_of(self, worker_id: str | None) -> list[Lease]:
+        """The leases ``worker_id`` holds, read from the jobs table itself (the backend
+        interface never shows tokens): what that worker would write with."""
+        query = "SELECT id, lease_token FROM {table} WHERE state = 'running' AND worker_id = ?"
+        if self.kind == "sqlite":
+            path = self.url.removeprefix("sqlite:///")
+            with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+                rows = conn.execute(query.format(table="workhorse_jobs"), (worker_id,)).fetchall()
+        else:
+            import psycopg
+
+            schema = parse_qs(urlsplit(self.url).query)["schema"][0]
+            table = f'"{schema}".workhorse_jobs'
+            async with await psycopg.AsyncConnection.connect(PG_URL) as conn:
+                cursor = await conn.execute(
+                    query.format(table=table).replace("?", "%s"), (worker_id,)
+                )
+                rows = await cursor.fetchall()
+        return [Lease(job_id=int(job_id), token=str(token)) for job_id, token in rows]
+
+    async def worker_id(self, worker: WorkerProcess) -> str | None:
+        """The id ``worker`` registered under, if it did."""
+        return {w.pid: w.id for w in await self.store.worker_list()}.get(worker.pid)
+
+    async def wait_final(self, total: int, timeout: float) -> None:
+        """Until ``total`` jobs are final, restarting workers that die meanwhile."""
+
+        async def done() -> bool:
+            self.fleet.replace_dead()
+            return await self.count(*FINAL_STATES) >= total
+
+        await eventually(done, timeout=timeout, what=f"{total} final jobs\n{self.context()}")
+
+    async def assert_bounds(self, ids: Sequence[int], *, completed: Sequence[int] = ()) -> None:
+        """The bounds every chaos test states:
+
+        - every job is final (none lost, none stuck);
+        - every job in ``completed`` (default: all) ended completed with >= 1 effect;
+        - duplicated effects <= the jobs in flight at the faults;
+        - no job stayed ``running`` longer than ``OVERDUE_BOUND`` past its lease expiry.
+        """
+        records = await self.records(ids)
+        missing = set(ids) - set(records)
+        assert not missing, f"jobs lost: {sorted(missing)[:20]}; {self.context()}"
+        live = [r for r in records.values() if not r.state.is_final]
+        assert not live, f"jobs not final: {live[:5]}; {self.context()}"
+        expected = completed or ids
+        not_completed = [records[i] for i in expected if records[i].state is not JobState.COMPLETED]
+        assert not not_completed, f"{not_completed[:5]}; {self.context()}"
+        counts = self.ledger.counts()
+        without = [i for i in expected if counts[i] < 1]
+        assert not without, f"completed without an effect: {without[:20]}; {self.context()}"
+        duplicates = sum(counts[i] - 1 for i in ids if counts[i] > 1)
+        assert duplicates <= sum(self.in_flight), (
+            f"{duplicates} duplicated effects, but only {sum(self.in_flight)} jobs were in "
+            f"flight at the faults ({self.in_flight}); {self.context()}"
+        )
+        assert self.monitor.max_overdue <= OVERDUE_BOUND, (
+            f"{self.monitor.worst} stayed running {self.monitor.max_overdue:.2f}s past its "
+            f"lease expiry (bound {OVERDUE_BOUND}s); {self.context()}"
+        )
+
+    def report(self, what: str) -> None:
+        """Print what the test measured (shown with ``-s``, and on failure)."""
+        print(
+            f"chaos [{self.kind}] {what}: seed {self.seed}, in flight at the faults "
+            f"{sum(self.in_flight)} ({len(self.in_flight)} faults), duplicated effects "
+            f"{self.ledger.duplicates()}, longest overdue lease {self.monitor.max_overdue:.2f}s "
+            f"(bound {OVERDUE_BOUND}s), {time.monotonic() - self.started:.1f}s"
+        )

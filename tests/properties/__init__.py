@@ -1,0 +1,1 @@
+"""Stateful property tests: random operation sequences against every backend."""

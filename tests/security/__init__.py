@@ -1,0 +1,1 @@
+"""Security properties that span the library, the CLI and the HTTP API."""
