@@ -1,6 +1,6 @@
 """workhorse against its Python peers, side by side, in one command::
 
-    python benchmarks/peers/run.py                       # everything (about 30-40 minutes)
+    python benchmarks/peers/run.py                       # everything (about 45-60 minutes)
     python benchmarks/peers/run.py --only workhorse_sqlite,workhorse_postgres
 
 Creates (once) the harness's own virtualenvs under ``benchmarks/peers/``, runs the same

@@ -97,9 +97,11 @@ def write(data: dict[str, Any], md_path: Path, png_path: Path) -> None:
         "Written by `python benchmarks/peers/run.py`; see `benchmarks/README.md` for what each "
         "number means. Machine: "
         f"{machine.get('cpu')}, Python {machine.get('python')}, {machine.get('os')}, "
-        f"{machine.get('date')}. Load average (uptime) before: {machine.get('load_before')}, "
-        f"after: {machine.get('load_after', '?')}. Other work ran on the same 2 cores at the "
-        "same time: the numbers move with machine load, compare rows taken together.",
+        f"{machine.get('date')}. Load average (uptime) at the start of the latest `run.py`: "
+        f"{machine.get('load_before')}, at its end: {machine.get('load_after', '?')}; rows "
+        "kept from earlier runs (`--only`) carry their own 1-minute load in the load "
+        "column, with the time they were measured in `peers.json`. Other work ran on the same "
+        "2 cores at the same time: the numbers move with machine load.",
         "",
         f"Workload: {data['params'].get('jobs', 20000):,} no-op jobs; pickup latency over "
         f"{data['params'].get('samples', 200)} jobs enqueued one at a time to an idle worker; "
@@ -190,7 +192,7 @@ def chart(rows: list[dict[str, Any]], machine: dict[str, str], path: Path) -> No
             ax.text(v, y, f" {v:,.0f}" if v >= 10 else f" {v:.1f}", va="center", fontsize=8)
     fig.suptitle(
         f"workhorse (red) and Python peers - {machine.get('cpu')}, {machine.get('date')}, "
-        f"load {machine.get('load_before')}"
+        f"load at start {machine.get('load_before')}"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
