@@ -54,7 +54,10 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
       returned survives a power loss. ``normal`` survives a crash of the process but may
       lose the last commits on a power loss or kernel panic; in exchange a single commit
       skips its fsync, which makes one-job-at-a-time enqueues several times faster
-      (batched and concurrent writes share commits, so they gain much less).
+      (batched and concurrent writes share commits, so they gain much less). Either
+      way, a worker's own bookkeeping (claims, heartbeats, progress, outcomes) commits
+      without an fsync: the next durable commit's fsync covers it, and a power loss
+      before then only makes those jobs run again, as after a killed worker.
     - ``busy_timeout`` (seconds, default 5): how long SQLite waits for another
       connection's write lock before the backend retries on its own.
     - ``lock_timeout`` (seconds, default 120): how long a write keeps retrying a locked
@@ -136,7 +139,7 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
         params.update(now=clock(now), worker_id=worker_id, lease_seconds=lease_seconds)
         claim = partial(job_writes.claim, sql=claim_sql(due), params={**params, "limit": limit})
         # The probe is the claim's own candidate query, cut at one row.
-        rows = await self._db.write_if(due, {**params, "limit": 1}, claim)
+        rows = await self._db.write_if(due, {**params, "limit": 1}, claim, durable=False)
         return claimed_jobs(rows) if rows else []
 
     async def job_heartbeat(
@@ -147,13 +150,13 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
             return HeartbeatReply()
         expires_at = time.time() + lease_seconds
         return await self._db.write(
-            partial(job_writes.heartbeat, leases=leases, expires_at=expires_at)
+            partial(job_writes.heartbeat, leases=leases, expires_at=expires_at), durable=False
         )
 
     async def job_set_progress(self, updates: Sequence[ProgressUpdate]) -> None:
         """Record progress of running jobs in one transaction."""
         if updates:
-            await self._db.write(partial(job_writes.set_progress, updates=updates))
+            await self._db.write(partial(job_writes.set_progress, updates=updates), durable=False)
 
     async def job_complete_many(
         self, outcomes: Sequence[Outcome], *, now: datetime | None = None
@@ -162,13 +165,17 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
         if not outcomes:
             return []
         rows = job_writes.outcome_rows(outcomes)
-        return await self._db.write(partial(job_writes.complete, rows=rows, now=clock(now)))
+        return await self._db.write(
+            partial(job_writes.complete, rows=rows, now=clock(now)), durable=False
+        )
 
     async def job_release(self, leases: Sequence[Lease]) -> int:
         """Requeue held jobs without counting the attempt, in one transaction."""
         if not leases:
             return 0
-        return await self._db.write(partial(job_writes.release, leases=leases, now=time.time()))
+        return await self._db.write(
+            partial(job_writes.release, leases=leases, now=time.time()), durable=False
+        )
 
     async def job_cancel(self, *, job_id: int, tenant: str | None = None) -> JobRecord | None:
         """Cancel a waiting job, or ask a running one to stop."""
@@ -227,6 +234,7 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
             QUERIES["job_expired_probe"],
             {"now": at},
             partial(job_writes.reclaim_expired, now=at, ttl=ttl),
+            durable=False,
         )
         return result or ReclaimResult()
 
@@ -237,6 +245,7 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
             QUERIES["job_promote_probe"],
             params,
             lambda conn: conn.execute(QUERIES["job_promote_scheduled"], params).rowcount,
+            durable=False,
         )
         return promoted or 0
 
@@ -247,6 +256,7 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
             QUERIES["job_prune_probe"],
             params,
             lambda conn: conn.execute(QUERIES["job_prune"], params).rowcount,
+            durable=False,
         )
         return pruned or 0
 
@@ -260,28 +270,31 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
     ) -> bool:
         """Become or stay the leader for ``ttl`` seconds unless another worker leads."""
         return await self._db.write(
-            partial(workers.elect, worker_id=worker_id, ttl=ttl, now=clock(now))
+            partial(workers.elect, worker_id=worker_id, ttl=ttl, now=clock(now)), durable=False
         )
 
     async def leader_resign(self, *, worker_id: str) -> None:
         """Give up leadership if held."""
-        await self._db.write(partial(workers.resign, worker_id=worker_id))
+        await self._db.write(partial(workers.resign, worker_id=worker_id), durable=False)
 
     # -- workers -----------------------------------------------------------------------
 
     async def worker_register(self, *, worker: WorkerInfo) -> None:
         """Announce a worker."""
-        await self._db.write(partial(workers.register, worker=worker, now=time.time()))
+        await self._db.write(
+            partial(workers.register, worker=worker, now=time.time()), durable=False
+        )
 
     async def worker_heartbeat(self, *, worker_id: str, running: int) -> bool:
         """Record that the worker lives; True if it was asked to stop."""
         return await self._db.write(
-            partial(workers.heartbeat, worker_id=worker_id, running=running, now=time.time())
+            partial(workers.heartbeat, worker_id=worker_id, running=running, now=time.time()),
+            durable=False,
         )
 
     async def worker_deregister(self, *, worker_id: str) -> None:
         """Remove the worker's row."""
-        await self._db.write(partial(workers.deregister, worker_id=worker_id))
+        await self._db.write(partial(workers.deregister, worker_id=worker_id), durable=False)
 
     async def worker_list(self) -> list[WorkerRecord]:
         """Every registered worker, oldest first."""
@@ -294,7 +307,7 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
     async def worker_prune(self, *, older_than: float, now: datetime | None = None) -> int:
         """Delete workers silent for more than ``older_than`` seconds."""
         cutoff = clock(now) - older_than
-        return await self._db.write(partial(workers.prune, cutoff=cutoff))
+        return await self._db.write(partial(workers.prune, cutoff=cutoff), durable=False)
 
     # -- API keys (HTTP API and dashboard) -------------------------------------------
 

@@ -49,6 +49,8 @@ class Database:
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self.synchronous = settings.synchronous
+        """The connection's current ``PRAGMA synchronous`` level."""
 
     # -- lifecycle (any thread, via the event loop) ------------------------------------
 
@@ -98,17 +100,25 @@ class Database:
         """Run the read ``fn(conn)`` (autocommit statements) on the connection's thread."""
         return await self.call(lambda: self.read_now(fn))
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         """Run ``fn(conn)`` in a ``BEGIN IMMEDIATE`` transaction, retried while locked,
-        shared with the writes that arrive meanwhile (group commit, one savepoint each)."""
-        return cast(T, await self._writes.submit(fn, None))
+        shared with the writes that arrive meanwhile (group commit, one savepoint each).
+
+        ``durable=False`` is for worker bookkeeping that leases recover if a power loss
+        takes it: alone in its transaction, it commits without an fsync."""
+        return cast(T, await self._writes.submit(fn, None, durable=durable))
 
     async def write_if(
-        self, probe: str, params: dict[str, Any], fn: Callable[[sqlite3.Connection], T]
+        self,
+        probe: str,
+        params: dict[str, Any],
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        durable: bool = True,
     ) -> T | None:
         """``write(fn)``, but only if the read ``probe`` finds a row: an idle check costs
         no write lock (and no fsync). None when the probe found nothing."""
-        return await self._writes.submit(fn, (probe, params))
+        return await self._writes.submit(fn, (probe, params), durable=durable)
 
     # -- on the connection's thread ----------------------------------------------------
 
@@ -117,11 +127,19 @@ class Database:
         conn = self._connection()
         return self._retrying(lambda: fn(conn))
 
-    def write_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def write_now(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         """``fn(conn)`` in a write transaction, retried whole while the database is
-        locked. Connection thread only."""
+        locked; committed with the store's ``synchronous`` level when ``durable``, else
+        without an fsync. Connection thread only."""
         conn = self._connection()
+        self._set_synchronous(conn, self.settings.synchronous if durable else "NORMAL")
         return self._retrying(lambda: _transaction(conn, fn))
+
+    def _set_synchronous(self, conn: sqlite3.Connection, level: str) -> None:
+        # SQLite refuses to change it inside a transaction; between two it is free.
+        if level != self.synchronous:
+            conn.execute(f"PRAGMA synchronous = {level}")
+            self.synchronous = level
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         # busy_timeout already waited inside SQLite; what escapes it (WAL recovery,
@@ -193,6 +211,7 @@ class Database:
         except BaseException:
             conn.close()
             raise
+        self.synchronous = self.settings.synchronous
         self._conn = conn
 
     def _close_in_thread(self) -> None:

@@ -4,6 +4,12 @@ heartbeat arriving together) pay for one fsync instead of one each.
 
 Each write runs under its own SAVEPOINT: it stays all-or-nothing, and one that fails is
 rolled back alone while the others commit.
+
+A write says whether it must survive a power loss (``durable``): a batch that holds one
+commits with the store's ``synchronous`` level, a batch of worker bookkeeping alone
+(claims, heartbeats, outcomes) skips the fsync. In WAL mode the next durable commit's
+fsync covers the frames before it, so all a power loss can take is the bookkeeping since
+the last durable commit, which leases already recover from: those jobs run again.
 """
 
 from __future__ import annotations
@@ -34,13 +40,14 @@ class Thread(Protocol):
 
     def read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
 
-    def write_now(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+    def write_now(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T: ...
 
 
 @dataclass(slots=True)
 class _Write:
     fn: Callable[[sqlite3.Connection], Any]
     probe: Probe | None
+    durable: bool
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
 
@@ -59,13 +66,15 @@ class WriteQueue:
         self._pending: list[_Write] = []
         self._scheduled = False
 
-    async def submit(self, fn: Callable[[sqlite3.Connection], T], probe: Probe | None) -> T | None:
+    async def submit(
+        self, fn: Callable[[sqlite3.Connection], T], probe: Probe | None, *, durable: bool
+    ) -> T | None:
         """``fn(conn)`` in the next group transaction; None without running it when
         ``probe`` finds no row."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T | None] = loop.create_future()
         with self._lock:
-            self._pending.append(_Write(fn, probe, future, loop))
+            self._pending.append(_Write(fn, probe, durable, future, loop))
             start = not self._scheduled
             self._scheduled = True
         if start:
@@ -107,7 +116,8 @@ class WriteQueue:
             return
         outcomes: list[Any]
         try:
-            outcomes = self._thread.write_now(lambda conn: _apply_all(conn, due))
+            durable = any(write.durable for write in due)
+            outcomes = self._thread.write_now(lambda conn: _apply_all(conn, due), durable=durable)
         except BaseException as exc:
             outcomes = [_Failed(translate(exc, self._thread.path))] * len(due)
         for write, outcome in zip(due, outcomes, strict=True):

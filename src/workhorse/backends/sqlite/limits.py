@@ -52,7 +52,7 @@ class SQLiteLimits:
             limit=limit,
             params={"now": at, "worker_id": worker_id, "lease_seconds": lease_seconds},
         )
-        rows = await self._db.write_if(due, {**params, "now": at, "limit": 1}, claim)
+        rows = await self._db.write_if(due, {**params, "now": at, "limit": 1}, claim, durable=False)
         return claimed_jobs(rows) if rows else []
 
 

@@ -96,7 +96,8 @@ class SQLiteWorkflows:
             "lease_token": lease.token,
         }
         return await self._db.write(
-            lambda conn: conn.execute(QUERIES["job_set_meta"], params).rowcount == 1
+            lambda conn: conn.execute(QUERIES["job_set_meta"], params).rowcount == 1,
+            durable=False,
         )
 
 

@@ -1,0 +1,100 @@
+"""What commits with an fsync: enqueues and user actions at the store's ``synchronous``
+level, a worker's bookkeeping alone without one, and a batch that mixes them durably."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+from workhorse.backends.base import NewJob, Outcome
+from workhorse.backends.sqlite import SQLiteBackend
+from workhorse.backends.sqlite.config import SQLiteSettings
+from workhorse.backends.sqlite.connection import Database
+from workhorse.jobs import JobState
+
+NORMAL, FULL = 1, 2
+"""What ``PRAGMA synchronous`` reads back."""
+
+
+def _level(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+
+async def _open(db_path: Path, synchronous: str = "FULL") -> Database:
+    db = Database(SQLiteSettings(path=str(db_path), synchronous=synchronous))
+    await db.open()
+    return db
+
+
+async def test_bookkeeping_alone_skips_the_fsync_and_durable_writes_keep_it(
+    db_path: Path,
+) -> None:
+    db = await _open(db_path)
+    try:
+        assert await db.write(_level, durable=False) == NORMAL
+        assert await db.write(_level) == FULL
+        assert await db.write(_level, durable=False) == NORMAL
+        assert await db.read(_level) == NORMAL  # stays until a durable write needs FULL
+    finally:
+        await db.close()
+
+
+async def test_a_batch_with_one_durable_write_commits_durably(db_path: Path) -> None:
+    db = await _open(db_path)
+    try:
+        await db.write(_level, durable=False)
+        gate = threading.Event()
+
+        async def open_gate() -> None:
+            gate.set()
+
+        blocker = asyncio.create_task(db.call(lambda: gate.wait(30)))
+        writes = [
+            asyncio.create_task(db.write(_level, durable=durable))
+            for durable in (False, True, False)
+        ]
+        opener = asyncio.create_task(open_gate())
+        await blocker
+        await opener
+        assert await asyncio.gather(*writes) == [FULL, FULL, FULL]
+    finally:
+        await db.close()
+
+
+async def test_a_store_set_to_normal_never_asks_for_full(db_path: Path) -> None:
+    db = await _open(db_path, synchronous="NORMAL")
+    try:
+        assert await db.write(_level) == NORMAL
+        assert await db.write(_level, durable=False) == NORMAL
+    finally:
+        await db.close()
+
+
+async def test_enqueue_is_durable_and_claim_and_complete_are_not(store: SQLiteBackend) -> None:
+    trace: list[str] = []
+    await store._db.read(lambda conn: conn.set_trace_callback(trace.append))
+    level = ["FULL"]
+
+    def levels_at_commit() -> list[str]:
+        seen = []
+        for statement in trace:
+            if statement.startswith("PRAGMA synchronous = "):
+                level[0] = statement.removeprefix("PRAGMA synchronous = ")
+            elif statement == "COMMIT":
+                seen.append(level[0])
+        trace.clear()
+        return seen
+
+    await store.job_insert_many([NewJob(task="t")])
+    assert levels_at_commit() == ["FULL"]
+    (job,) = await store.job_claim(worker_id="w", queues=None, limit=1, lease_seconds=30)
+    assert levels_at_commit() == ["NORMAL"]
+    outcome = Outcome(job_id=job.id, lease_token=job.lease_token, state=JobState.COMPLETED)
+    assert await store.job_complete_many([outcome]) == [True]
+    assert levels_at_commit() == ["NORMAL"]
+    await store.job_insert_many([NewJob(task="t")])
+    assert levels_at_commit() == ["FULL"]
+    assert await store.job_cancel(job_id=job.id + 1) is not None
+    assert levels_at_commit() == ["FULL"]
