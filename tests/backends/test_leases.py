@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from workhorse.backends.base import Backend, ClaimedJob, Lease, ProgressUpdate, ReclaimResult
-from workhorse.jobs import JobState
+from workhorse.backends.base import (
+    Backend,
+    ClaimedJob,
+    Lease,
+    Outcome,
+    ProgressUpdate,
+    ReclaimResult,
+)
+from workhorse.jobs import JobError, JobState
 
 from ._support import (
     STORE_CLOCK,
@@ -208,6 +215,31 @@ async def test_expired_lease_goes_back_to_the_queue(backend: Backend, now: datet
     again = await claim_one(backend, now=at(now, 32), worker_id="healthy-worker")
     assert again.id == job_id
     assert again.attempt == 2
+
+
+async def test_a_claim_says_when_the_previous_attempt_was_lost(
+    backend: Backend, now: datetime
+) -> None:
+    job_id = await insert_one(backend, now=now, max_attempts=5)
+    first = await claim_one(backend, now=now, lease_seconds=10)
+    assert first.previous_attempt_lost is False
+    await backend.job_reclaim_expired(now=at(now, 20))
+    second = await claim_one(backend, now=at(now, 21))
+    assert second.previous_attempt_lost is True
+    # Released unstarted, it is still the job whose last attempt was lost.
+    assert await backend.job_release([lease_of(second)]) == 1
+    third = await claim_one(backend, now=at(now, 22))
+    assert third.previous_attempt_lost is True
+    # An attempt that ends by itself, even failing, clears it.
+    retry = Outcome(
+        job_id=job_id,
+        lease_token=third.lease_token,
+        state=JobState.SCHEDULED,
+        error=JobError(type="ValueError", message="no"),
+    )
+    assert await backend.job_complete_many([retry], now=at(now, 23)) == [True]
+    fourth = await claim_one(backend, now=at(now, 24))
+    assert fourth.previous_attempt_lost is False
 
 
 async def test_unexpired_leases_are_left_alone(backend: Backend, now: datetime) -> None:

@@ -8,9 +8,11 @@ pill's attempts), each with >= 1 effect; duplicated effects <= the jobs in fligh
 at the deaths; no job stays ``running`` more than ``OVERDUE_BOUND`` past its lease
 expiry.
 
-The jobs that share a worker with the pill die with it, and a crash counts an attempt
-(nobody can tell which job killed the process). Ordinary jobs here allow 10 attempts;
-with the default 3, the pill's neighbours fail with it: see the xfail test below.
+The jobs that share a worker with the pill die with it once, and a crash counts an
+attempt (nobody can tell which job killed the process). From then on each of them is a
+job whose previous attempt was lost, and such a job only starts in an otherwise empty
+worker: the pill dies alone, and its neighbours complete on their next attempt even with
+the default 3 attempts (the second test).
 """
 
 from __future__ import annotations
@@ -86,19 +88,14 @@ async def _note_deaths(site: ChaosSite, deaths: list[int]) -> None:
         site.fleet.replace(slot)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "known limitation: a reclaimed job keeps its place in the queue, so the pill and "
-        "the jobs that died with it are claimed together again by the next worker, and "
-        "with the default 3 attempts those neighbours fail with LeaseExpiredError too. "
-        "A fix needs claims that isolate jobs whose last attempt crashed its worker."
-    ),
-)
-async def test_the_pill_does_not_take_its_neighbours_down(make_site: SiteFactory) -> None:
-    """One worker, four slots, the pill and three ordinary jobs at the default attempts."""
-    site = await make_site("sqlite")
+@pytest.mark.parametrize("kind", KIND)
+async def test_the_pill_does_not_take_its_neighbours_down(
+    make_site: SiteFactory, kind: str
+) -> None:
+    """One worker, four slots, the pill and three ordinary jobs at the default attempts:
+    the first crash takes all four down, then the pill runs alone and fails, and its
+    neighbours complete on their second attempt."""
+    site = await make_site(kind)
     (pill,) = await site.insert([NewJob(task="chaos.poison", max_attempts=PILL_ATTEMPTS)])
     good = await site.insert([NewJob(task="chaos.effect", args="[5]") for _ in range(3)])
     site.fleet.start(1, concurrency=CONCURRENCY)
@@ -110,4 +107,15 @@ async def test_the_pill_does_not_take_its_neighbours_down(make_site: SiteFactory
             return await site.count(JobState.COMPLETED, JobState.FAILED) == 4
 
         await eventually(all_final, timeout=60, what=f"every job final\n{site.context()}")
+    site.report(f"a poison pill beside 3 jobs in one worker, {len(deaths)} worker deaths")
+    assert deaths == [-signal.SIGKILL] * PILL_ATTEMPTS, site.context()
+    record = await site.store.job_get(job_id=pill)
+    assert record is not None
+    assert (record.state, record.attempt) == (JobState.FAILED, PILL_ATTEMPTS), record
+    for job_id in good:
+        neighbour = await site.store.job_get(job_id=job_id)
+        assert neighbour is not None
+        # Attempt 1 died with the pill; attempt 2 ran alone or beside other survivors.
+        assert (neighbour.state, neighbour.attempt) == (JobState.COMPLETED, 2), neighbour
     await site.assert_bounds([pill, *good], completed=good)
+    assert site.fleet.stop_all() == [0], site.context()

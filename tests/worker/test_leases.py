@@ -155,3 +155,79 @@ async def test_the_worker_row_shows_its_running_jobs(app: Workhorse) -> None:
         assert row
         gate.set()
         await job_in_state(app, job.id, JobState.COMPLETED)
+
+
+async def _lose_an_attempt(app: Workhorse, job_id: int) -> None:
+    """As if a worker had claimed ``job_id`` and died with it: a lease that expires at
+    once, for the running worker's reclaim sweep (or the next one) to find."""
+    store = await app.backend()
+    (claimed,) = await store.job_claim(
+        worker_id="dead", queues=None, limit=1, lease_seconds=0.01, job_ids=[job_id]
+    )
+    assert claimed.previous_attempt_lost is False
+
+
+async def test_an_idle_worker_runs_a_job_whose_last_attempt_was_lost_alone(
+    local_app: Workhorse,
+) -> None:
+    app = local_app
+    running: set[str] = set()
+    beside: dict[str, frozenset[str]] = {}
+    """Who else was running when each job started."""
+
+    @app.task
+    async def step(name: str) -> None:
+        beside[name] = frozenset(running)
+        running.add(name)
+        try:
+            await asyncio.sleep(0.05)
+        finally:
+            running.discard(name)
+
+    store = await app.backend()
+    # Scheduled far ahead so that nothing claims it before it is "lost"; first in line.
+    suspect = await step.options(delay=3600, priority=10).enqueue("suspect")
+    await _lose_an_attempt(app, suspect.id)
+    await store.job_reclaim_expired(now=datetime.now(UTC) + timedelta(seconds=1))
+    others = [await step.enqueue(f"job-{i}") for i in range(6)]
+    # The worker's first claim takes the suspect and three others: only the suspect runs.
+    async with app.worker(concurrency=4) as worker:
+        for handle in [suspect, *others]:
+            await handle.result(timeout=10)
+
+    assert beside["suspect"] == frozenset(), beside
+    assert not any("suspect" in names for names in beside.values()), beside
+    assert any(len(names) > 0 for names in beside.values()), "the others ran side by side"
+    assert worker.stats.released == 3, "the rest of the first claim went back"
+    record = await suspect.refresh()
+    assert (record.state, record.attempt) == (JobState.COMPLETED, 2)
+    for handle in others:
+        assert (await handle.refresh()).attempt == 1, "a release does not count an attempt"
+
+
+async def test_a_busy_worker_runs_it_without_stalling(local_app: Workhorse) -> None:
+    app = local_app
+    release_slow = asyncio.Event()
+    slow_started = asyncio.Event()
+    started: list[str] = []
+
+    @app.task
+    async def step(name: str) -> None:
+        started.append(name)
+        if name == "slow":
+            slow_started.set()
+            await wait_event(release_slow)
+
+    suspect = await step.options(delay=3600, priority=10).enqueue("suspect")
+    async with app.worker(concurrency=4) as worker:
+        slow = await step.enqueue("slow")
+        await wait_event(slow_started)
+        await _lose_an_attempt(app, suspect.id)  # this worker's reclaim sweep finds it
+        others = [await step.enqueue(f"job-{i}") for i in range(6)]
+        # All of them run while the slow job holds a slot.
+        for handle in [suspect, *others]:
+            await handle.result(timeout=10)
+        release_slow.set()
+        await slow.result(timeout=10)
+    assert sorted(started) == sorted(["slow", "suspect", *(f"job-{i}" for i in range(6))])
+    assert worker.stats.released == 0

@@ -104,6 +104,9 @@ class ClaimedJob:
     timeout: float | None = None
     tenant: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    previous_attempt_lost: bool = False
+    """The previous attempt's lease expired (its worker died, froze or lost the store):
+    the job may be what killed it, so the worker runs it alone."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,14 @@ when a slot frees up after a claim that filled every slot, and on a jittered pol
 With nothing due it sleeps until the poll timer or the next scheduled job, whichever
 comes first, so delayed jobs start on time without busy polling. A burst of wake-ups
 costs one claim: they all set the same flag.
+
+A job whose previous attempt was lost with its worker (SIGKILL, OOM, a segfault) may be
+what killed it, and every job beside it died too. A worker that claims such a job while
+it runs nothing else runs it alone: the rest of that claim goes back to the queue, and
+nothing more is claimed until it ends. After a crash, the restarted (or any idle)
+worker thus runs the crash's jobs one at a time, so a poison pill takes nobody else
+down with it again. A busy worker runs such a job like any other rather than stall
+its free slots behind work that may last hours.
 """
 
 from __future__ import annotations
@@ -61,6 +69,9 @@ class Producer:
         self._wake_lock = threading.Lock()
         self._wake_pending = False
         self._stopping = False
+        self._isolating = False
+        """A job that may have killed its last worker runs alone: claim nothing more
+        until this worker is empty."""
         self._stopped = asyncio.Event()
         self.claims = 0
         """Claim calls made (for tests and benchmarks)."""
@@ -96,6 +107,11 @@ class Producer:
         """Claim until stopped."""
         retry = RETRY_FIRST
         while not self._stopping:
+            if self._isolating:
+                if self._running.jobs:
+                    await self._wait_for_empty()
+                    continue
+                self._isolating = False
             free = self._running.free
             if free == 0 or not self._may_claim():
                 await self._wait_for_slot()
@@ -116,7 +132,7 @@ class Producer:
                 await self._release(jobs)
                 return
             if jobs:
-                self._launch(jobs, started)
+                self._launch(await self._isolate(jobs), started)
             if len(jobs) < limit:
                 await self._sleep(await self._idle_timeout())
 
@@ -135,6 +151,29 @@ class Producer:
             lease_seconds=self._settings.lease,
             limits=self._limits,
         )
+
+    async def _isolate(self, jobs: list[ClaimedJob]) -> list[ClaimedJob]:
+        """The claimed jobs to start now: all of them, unless this worker is empty and
+        one was claimed after its previous attempt was lost. Then that one starts alone
+        and the others go back to the queue, their attempt not counted."""
+        if self._running.jobs:
+            return jobs
+        suspect = next((job for job in jobs if job.previous_attempt_lost), None)
+        if suspect is None:
+            return jobs
+        self._isolating = True
+        logger.info(
+            "worker %s: the previous attempt of job %d died with its worker; running it alone",
+            self._worker_id,
+            suspect.id,
+        )
+        await self._release([job for job in jobs if job is not suspect])
+        return [suspect]
+
+    async def _wait_for_empty(self) -> None:
+        self._running.freed.clear()
+        if self._running.jobs:
+            await _wait(self._running.freed, self._settings.poll_interval)
 
     async def _wait_for_slot(self) -> None:
         self._running.freed.clear()

@@ -190,6 +190,8 @@ class MemoryBackend(
             timeout=job.timeout,
             tenant=job.tenant,
             meta=loads(job.meta),
+            previous_attempt_lost=job.error is not None
+            and job.error.type == LeaseExpiredError.__name__,
         )
 
     def _held(self, job_id: int, token: str) -> StoredJob | None:

@@ -161,7 +161,8 @@ claimed AS (
     WHERE j.id = picked.id
     RETURNING j.id, j.task, j.queue, j.args::text AS args, j.kwargs::text AS kwargs,
               j.attempt, j.max_attempts, j.lease_token, j.priority, j.timeout, j.tenant,
-              j.meta, j.run_at
+              j.meta, j.run_at,
+              coalesce(j.error_type = 'LeaseExpiredError', false) AS previous_attempt_lost
 )
 SELECT * FROM claimed ORDER BY priority DESC, run_at, id
 

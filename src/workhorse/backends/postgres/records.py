@@ -65,6 +65,7 @@ def claimed_job(row: Mapping[str, Any]) -> ClaimedJob:
         timeout=row["timeout"],
         tenant=row["tenant"],
         meta=row["meta"],
+        previous_attempt_lost=row["previous_attempt_lost"],
     )
 
 

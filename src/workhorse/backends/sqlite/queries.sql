@@ -91,7 +91,7 @@ SET state = 'running',
     started_at = :now
 WHERE id IN ({filter})
 RETURNING id, task, queue, args, kwargs, attempt, max_attempts, lease_token,
-          priority, timeout, tenant, meta, run_at
+          priority, timeout, tenant, meta, run_at, error_type = 'LeaseExpiredError'
 
 -- name: job_heartbeat
 UPDATE workhorse_jobs

@@ -102,6 +102,7 @@ def _claimed_job(row: tuple[Any, ...]) -> ClaimedJob:
         timeout=row[9],
         tenant=row[10],
         meta={} if meta == "{}" else decoded(meta, {}),
+        previous_attempt_lost=bool(row[13]),
     )
 
 
