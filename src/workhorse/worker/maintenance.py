@@ -16,12 +16,14 @@ logger = logging.getLogger("workhorse.worker")
 
 
 class Chore(Protocol):
-    """One maintenance job, run by the leader every ``interval`` seconds."""
+    """One maintenance job, run by the leader every ``interval`` seconds. A chore that
+    returns True is behind (it stopped at its time budget with work left) and runs again
+    at the next election instead of a whole interval later."""
 
     @property
     def interval(self) -> float: ...
 
-    async def __call__(self, store: Backend) -> None: ...
+    async def __call__(self, store: Backend) -> bool | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +63,49 @@ class PromoteScheduled:
         await store.job_promote_scheduled()
 
 
+PRUNE_BATCH = 1000
+"""Jobs deleted per statement. One batch holds SQLite's write lock for about 2 ms and
+takes some 10-50 ms on PostgreSQL, so writers of other workers wait at most that long."""
+PRUNE_BUDGET = 0.5
+"""Seconds one round may spend deleting: the leader's other chores (reclaiming expired
+leases first) are delayed by no more than this."""
+
+
 @dataclass(frozen=True, slots=True)
 class Prune:
-    """Delete finished jobs past their TTL, and workers silent for ``worker_silence``."""
+    """Delete finished jobs past their TTL, and workers silent for ``worker_silence``.
+
+    Jobs go in batches of ``batch``, one short transaction each, for as long as full
+    batches come back and ``budget`` seconds are not spent (the first batch always runs).
+    A round that runs out of budget reports itself behind, so the next one comes at the
+    next election: pruning keeps pace with workers that finish thousands of jobs a
+    second. Nothing is lost on a crash between batches: each batch is committed, and the
+    next leader finds whatever is left."""
 
     interval: float
     worker_silence: float
+    batch: int = PRUNE_BATCH
+    budget: float = PRUNE_BUDGET
 
-    async def __call__(self, store: Backend) -> None:
-        jobs = await store.job_prune()
+    async def __call__(self, store: Backend) -> bool:
+        deadline = time.monotonic() + self.budget
+        jobs = 0
+        while True:
+            deleted = await store.job_prune(limit=self.batch)
+            jobs += deleted
+            behind = deleted >= self.batch
+            if not behind or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0)  # let the worker's own services run between batches
         workers = await store.worker_prune(older_than=self.worker_silence)
         if jobs or workers:
-            logger.info("pruned %d finished job(s) and %d dead worker(s)", jobs, workers)
+            logger.info(
+                "pruned %d finished job(s)%s and %d dead worker(s)",
+                jobs,
+                " (more left: going on at the next round)" if behind else "",
+                workers,
+            )
+        return behind
 
 
 @dataclass(eq=False)
@@ -118,7 +151,8 @@ class Maintenance:
                 continue
             self._next_run[index] = now + chore.interval
             try:
-                await chore(self.store)
+                if await chore(self.store):
+                    self._next_run[index] = now  # behind: again at the next election
             except Exception as exc:
                 logger.warning("maintenance chore %s failed: %s", type(chore).__name__, exc)
 
