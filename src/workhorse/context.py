@@ -6,14 +6,23 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from types import TracebackType
+from typing import Any, TypeAlias
 
 from workhorse.errors import Cancelled, WorkhorseError
 
 _current: contextvars.ContextVar[JobContext] = contextvars.ContextVar("workhorse_job")
 
 logger = logging.getLogger("workhorse.job")
+
+_ExcInfo: TypeAlias = (
+    bool
+    | BaseException
+    | tuple[type[BaseException], BaseException, TracebackType | None]
+    | tuple[None, None, None]
+    | None
+)
 
 
 class JobContext:
@@ -69,10 +78,12 @@ class JobContext:
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
-        """A logger whose records carry ``job_id``, ``task`` and ``attempt``."""
+        """The ``workhorse.job`` logger for this attempt. Its messages start with the job
+        they come from (``job 12 (billing.charge, attempt 1/3): ...``), whatever the
+        formatter, and its records carry ``job_id``, ``task`` and ``attempt`` attributes
+        for structured logging."""
         if self._log is None:
-            extra = {"job_id": self.job_id, "task": self.task_name, "attempt": self.attempt}
-            self._log = logging.LoggerAdapter(logger, extra)
+            self._log = _JobLog(self)
         return self._log
 
     @property
@@ -118,6 +129,50 @@ class JobContext:
 
     def __repr__(self) -> str:
         return f"<JobContext job={self.job_id} task={self.task_name} attempt={self.attempt}>"
+
+
+class _JobLog(logging.LoggerAdapter[logging.Logger]):
+    """Names the job in the message itself and in the record's attributes."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        super().__init__(
+            logger, {"job_id": ctx.job_id, "task": ctx.task_name, "attempt": ctx.attempt}
+        )
+        self._prefix = (
+            f"job {ctx.job_id} ({ctx.task_name}, attempt {ctx.attempt}/{ctx.max_attempts}): "
+        )
+
+    def log(
+        self,
+        level: int,
+        msg: object,
+        *args: object,
+        exc_info: _ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **kwargs: object,
+    ) -> None:
+        """Log ``msg`` (%-formatted with ``args``) after the job's prefix."""
+        # With arguments the whole message is %-formatted: a "%" in a task name stays one.
+        prefix = self._prefix.replace("%", "%%") if args else self._prefix
+        super().log(
+            level,
+            f"{prefix}{msg}",
+            *args,
+            exc_info=exc_info,
+            stack_info=stack_info,
+            stacklevel=stacklevel + 1,  # the caller of this method, not this module
+            extra=extra,
+            **kwargs,
+        )
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        """Add the job's attributes to the caller's ``extra`` (rather than replace it)."""
+        kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
+        return msg, kwargs
 
 
 def current_job() -> JobContext:

@@ -67,3 +67,10 @@ def add(a: int, b: int) -> int:
 def boom(message: str) -> None:
     """Fail at once, for jobs that must end failed with a traceback."""
     raise ValueError(message)
+
+
+@app.task(name="acceptance.chatty")
+async def chatty(n: int) -> int:
+    """Log through the job's logger, as tasks do."""
+    current_job().log.warning("processing %d", n)
+    return n

@@ -1,0 +1,40 @@
+"""What ``workhorse worker start`` takes from its flags and shows in its output: the
+app-wide retry defaults, and log lines that name their job."""
+
+from __future__ import annotations
+
+import signal
+
+from cli._support import eventually
+from workhorse.backends.base import NewJob
+from workhorse.jobs import JobRecord, JobState
+
+from .conftest import FAST, Site
+
+
+async def _one(site: Site, job_id: int) -> JobRecord:
+    """The job, which must exist."""
+    record = await site.store.job_get(job_id=job_id)
+    assert record is not None
+    return record
+
+
+def _stop(site: Site) -> None:
+    """SIGTERM every worker of ``site``; each must drain and exit 0."""
+    for worker in site.workers:
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0, site.logs()
+
+
+async def test_the_job_logger_names_its_job_in_the_worker_output(site: Site) -> None:
+    [job_id] = await site.insert([NewJob(task="acceptance.chatty", args="[7]", max_attempts=3)])
+    worker = site.start_worker(*FAST)
+
+    async def done() -> bool:
+        return (await _one(site, job_id)).state is JobState.COMPLETED
+
+    await eventually(done, timeout=30, what="the job to complete")
+    _stop(site)
+
+    expected = f"WARNING workhorse.job: job {job_id} (acceptance.chatty, attempt 1/3): processing 7"
+    assert expected in worker.output(), worker.output()
