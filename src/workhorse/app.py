@@ -19,7 +19,7 @@ from workhorse.jobs import JobRecord, JobState
 from workhorse.limits.config import Limit, LimitRegistry, Rate
 from workhorse.retry import Retry
 from workhorse.scheduling.schedule import Schedule, ScheduleRegistry, build_schedule
-from workhorse.settings import WorkerSettings
+from workhorse.settings import WorkerSettings, retry_from_env
 from workhorse.tasks import EnqueueOptions, Executor, JobSpec, Task, _seconds
 from workhorse.unique import UniqueSetting
 from workhorse.webhooks.delivery import Webhooks
@@ -50,6 +50,9 @@ class Workhorse:
     in the working directory, or ``$WORKHORSE_URL``), ``postgresql://...`` (needs
     ``workhorse[postgres]``), or ``memory://`` for tests.
 
+    ``retry`` is the :class:`Retry` policy of tasks that declare none (see
+    :attr:`default_retry`); ``settings`` are the worker's (see :class:`WorkerSettings`).
+
     With ``eager=True`` (or inside ``with app.eager():``) an enqueue runs the job at once,
     in the caller's process, retries included, and re-raises the task's error when the
     job ends failed (unless ``eager_propagate=False``).
@@ -65,10 +68,15 @@ class Workhorse:
         result_ttl: float | timedelta | None = DEFAULT_RESULT_TTL,
         auto_migrate: bool = True,
         backend_options: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
     ) -> None:
         self.url = url or os.environ.get("WORKHORSE_URL") or DEFAULT_URL
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.settings = settings or WorkerSettings.from_env()
+        self.default_retry = retry or retry_from_env()
+        """The retry policy of tasks that declare none. Without ``retry=``: the built-in
+        one (3 attempts, 1 s backoff doubling up to 600 s, 20 % jitter) adjusted by the
+        ``WORKHORSE_MAX_ATTEMPTS`` and ``WORKHORSE_BACKOFF_*`` environment variables."""
         self.result_ttl = _seconds(result_ttl)
         """Seconds a finished job is kept before pruning (None: forever)."""
         self.auto_migrate = auto_migrate

@@ -3,6 +3,7 @@ are worth another try."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ class Backoff:
     jitter: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.base < 0 or self.factor < 1 or self.max < 0 or not 0 <= self.jitter <= 1:
-            raise ValueError("Backoff needs base >= 0, factor >= 1, max >= 0 and 0 <= jitter <= 1")
+        _require("Backoff.base", self.base, self.base >= 0, "at least 0")
+        _require("Backoff.factor", self.factor, self.factor >= 1, "at least 1")
+        _require("Backoff.max", self.max, self.max >= 0, "at least 0")
+        _require("Backoff.jitter", self.jitter, 0 <= self.jitter <= 1, "between 0 and 1")
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt``."""
@@ -58,7 +61,7 @@ class Retry:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ValueError("Retry.max_attempts must be at least 1")
+            raise ValueError(f"Retry.max_attempts must be at least 1, got {self.max_attempts}")
 
     def next_delay(
         self, exc: BaseException, *, attempt: int, max_attempts: int | None = None
@@ -76,3 +79,9 @@ class Retry:
             if isinstance(exc, exc_type):
                 return backoff.delay(attempt)
         return self.backoff.delay(attempt)
+
+
+def _require(name: str, value: float, ok: bool, rule: str) -> None:
+    # NaN compares false with everything: "ok" is False for it, as for infinity here.
+    if not (ok and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number {rule}, got {value!r}")

@@ -1,15 +1,17 @@
-"""Worker timing and sizing knobs, settable from code, CLI flags and environment
-variables (``WORKHORSE_<NAME>``, e.g. ``WORKHORSE_LEASE=20``)."""
+"""Worker timing and sizing knobs, and the app-wide retry defaults, settable from code,
+CLI flags and environment variables (``WORKHORSE_<NAME>``, e.g. ``WORKHORSE_LEASE=20``,
+``WORKHORSE_MAX_ATTEMPTS=5``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from workhorse.errors import ConfigurationError
+from workhorse.retry import Retry
 
 ENV_PREFIX = "WORKHORSE_"
 
@@ -75,12 +77,60 @@ class WorkerSettings:
         return cls(**values)
 
 
+RETRY_KNOBS = ("max_attempts", "backoff_base", "backoff_factor", "backoff_max", "backoff_jitter")
+"""The app-wide retry defaults that the environment (``WORKHORSE_MAX_ATTEMPTS``,
+``WORKHORSE_BACKOFF_BASE``, ...) and ``workhorse worker start`` flags can set."""
+
+
+def retry_from_env(environ: Mapping[str, str] | None = None) -> Retry:
+    """The retry policy of an app built without ``retry=``: the built-in :class:`Retry`
+    with the ``WORKHORSE_MAX_ATTEMPTS`` and ``WORKHORSE_BACKOFF_BASE``/``_FACTOR``/``_MAX``/
+    ``_JITTER`` environment variables applied. A bad value raises ``ConfigurationError``
+    naming the variable."""
+    env = os.environ if environ is None else environ
+
+    def variable(name: str) -> str:
+        var = ENV_PREFIX + name.upper()
+        return f"environment variable {var}={env[var]!r}"
+
+    values = {
+        name: _parse(name, raw)
+        for name in RETRY_KNOBS
+        if (raw := env.get(ENV_PREFIX + name.upper()))
+    }
+    return override_retry(Retry(), values, variable)
+
+
+def override_retry(
+    policy: Retry, changes: Mapping[str, float | None], describe: Callable[[str], str]
+) -> Retry:
+    """``policy`` with ``changes`` (keys from :data:`RETRY_KNOBS`; None values are
+    skipped) applied to its attempts and default backoff; per-exception backoffs keep
+    theirs. An invalid value raises ``ConfigurationError`` starting with
+    ``describe(name)``."""
+    for name, value in changes.items():
+        if value is None:
+            continue
+        if name not in RETRY_KNOBS:
+            raise ConfigurationError(f"unknown retry setting {name!r}; known: {RETRY_KNOBS}")
+        try:
+            if name == "max_attempts":
+                policy = dataclasses.replace(policy, max_attempts=int(value))
+            else:
+                field = name.removeprefix("backoff_")
+                backoff = dataclasses.replace(policy.backoff, **{field: float(value)})
+                policy = dataclasses.replace(policy, backoff=backoff)
+        except ValueError as exc:
+            raise ConfigurationError(f"{describe(name)}: {exc}") from None
+    return policy
+
+
 def _parse(name: str, raw: str) -> Any:
     try:
         if name == "queues":
             queues = tuple(q.strip() for q in raw.split(",") if q.strip())
             return queues or None
-        if name in {"concurrency", "processes", "threads"}:
+        if name in {"concurrency", "processes", "threads", "max_attempts"}:
             return int(raw)
         return float(raw)
     except ValueError:

@@ -182,7 +182,9 @@ class Task(_Enqueuer[P, R]):
         self.name = name or f"{fn.__module__}.{fn.__qualname__}"
         self.queue = queue
         self.priority = priority
-        self.retry = Retry(max_attempts=retry) if isinstance(retry, int) else retry or Retry()
+        if isinstance(retry, int):
+            Retry(max_attempts=retry)  # refuses a nonsensical number at declaration
+        self._retry = retry
         self.timeout = timeout
         self.unique = unique
         self.unique_rule = as_unique(unique)
@@ -212,6 +214,21 @@ class Task(_Enqueuer[P, R]):
         self._options = EnqueueOptions()
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
+
+    @property
+    def retry(self) -> Retry:
+        """The task's retry policy: its own, else the app's default (``Workhorse(retry=...)``
+        or the ``WORKHORSE_MAX_ATTEMPTS``/``WORKHORSE_BACKOFF_*`` environment); a task
+        declared with ``retry=N`` makes N attempts with the app's default backoff."""
+        own = self._retry
+        if isinstance(own, Retry):
+            return own
+        default = self.app.default_retry
+        return default if own is None else replace(default, max_attempts=own)
+
+    @retry.setter
+    def retry(self, policy: Retry | int | None) -> None:
+        self._retry = policy
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Call the function itself, in this process (no job is stored)."""

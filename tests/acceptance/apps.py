@@ -69,6 +69,12 @@ def boom(message: str) -> None:
     raise ValueError(message)
 
 
+@app.task(name="acceptance.flaky")
+async def flaky() -> None:
+    """Fail every attempt under the app's default retry policy (it declares none)."""
+    raise ConnectionError("the partner is down")
+
+
 @app.task(name="acceptance.chatty")
 async def chatty(n: int) -> int:
     """Log through the job's logger, as tasks do."""

@@ -4,8 +4,9 @@ app-wide retry defaults, and log lines that name their job."""
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 
-from cli._support import eventually
+from cli._support import APP, eventually
 from workhorse.backends.base import NewJob
 from workhorse.jobs import JobRecord, JobState
 
@@ -24,6 +25,34 @@ def _stop(site: Site) -> None:
     for worker in site.workers:
         worker.signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0, site.logs()
+
+
+async def test_backoff_flags_set_the_wait_of_tasks_without_their_own_retry(site: Site) -> None:
+    [job_id] = await site.insert([NewJob(task="acceptance.flaky", max_attempts=3)])
+    site.start_worker("--backoff-base", "30", "--backoff-jitter", "0", *FAST)
+
+    async def retry_scheduled() -> bool:
+        record = await _one(site, job_id)
+        return record.state is JobState.SCHEDULED and record.attempt == 1
+
+    await eventually(retry_scheduled, timeout=30, what="the first attempt to fail")
+    _stop(site)
+
+    record = await _one(site, job_id)
+    assert record.error is not None
+    assert record.error.type == "ConnectionError"
+    assert record.started_at is not None
+    wait = record.run_at - record.started_at
+    # The built-in backoff would retry after about one second.
+    assert timedelta(seconds=29) <= wait <= timedelta(seconds=32), wait
+
+
+def test_a_bad_retry_flag_is_one_line_naming_it(site: Site) -> None:
+    result = site.cli("worker", "start", APP, "--backoff-factor", "0.5")
+
+    assert result.code == 2
+    line = result.error_line()
+    assert "--backoff-factor: Backoff.factor must be a finite number at least 1" in line
 
 
 async def test_the_job_logger_names_its_job_in_the_worker_output(site: Site) -> None:

@@ -9,7 +9,7 @@ import pytest
 from workhorse.backends.base import JobFilter
 from workhorse.jobs import JobState
 
-from ._support import APP
+from ._support import APP, workhorse
 from .conftest import Store
 
 
@@ -41,6 +41,21 @@ async def test_enqueue_stores_the_job_and_prints_its_id(store: Store) -> None:
     assert (record.queue, record.priority, record.tenant) == ("math", 7, "acme")
     assert record.state is JobState.SCHEDULED
     assert record.run_at - record.created_at >= timedelta(seconds=59)
+
+
+async def test_max_attempts_comes_from_the_flag_else_the_environment(store: Store) -> None:
+    env = {**store.env, "WORKHORSE_MAX_ATTEMPTS": "7"}
+    command = ("enqueue", "acceptance.flaky", "-A", APP)
+
+    from_env = workhorse(*command, cwd=store.cwd, env=env)
+    from_flag = workhorse(*command, "--max-attempts", "2", cwd=store.cwd, env=env)
+    bad_env = workhorse(*command, cwd=store.cwd, env={**env, "WORKHORSE_MAX_ATTEMPTS": "0"})
+
+    assert from_env.code == from_flag.code == 0, from_env.stderr + from_flag.stderr
+    records = [await store.backend.job_get(job_id=int(r.stdout)) for r in (from_env, from_flag)]
+    assert [r.max_attempts if r else None for r in records] == [7, 2]
+    assert bad_env.code == 2
+    assert "WORKHORSE_MAX_ATTEMPTS='0'" in bad_env.error_line()
 
 
 async def test_a_live_unique_key_returns_the_existing_job(store: Store) -> None:

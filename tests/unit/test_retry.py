@@ -25,10 +25,21 @@ def test_backoff_jitter_stays_within_its_spread() -> None:
     assert len(delays) > 100  # really spread, not one value
 
 
-@pytest.mark.parametrize("kwargs", [{"base": -1}, {"factor": 0.5}, {"jitter": 1.5}, {"max": -2}])
-def test_backoff_rejects_nonsense(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="Backoff needs"):
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"base": -1}, "Backoff.base must be a finite number at least 0, got -1"),
+        ({"factor": 0.5}, "Backoff.factor must be a finite number at least 1, got 0.5"),
+        ({"jitter": 1.5}, "Backoff.jitter must be a finite number between 0 and 1, got 1.5"),
+        ({"max": -2}, "Backoff.max must be a finite number at least 0, got -2"),
+        ({"max": float("inf")}, "Backoff.max must be a finite number at least 0, got inf"),
+        ({"base": float("nan")}, "Backoff.base must be a finite number at least 0, got nan"),
+    ],
+)
+def test_backoff_rejects_nonsense_naming_the_field(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=r"^Backoff\.") as raised:
         Backoff(**kwargs)
+    assert str(raised.value) == message
 
 
 def test_retry_gives_up_after_max_attempts() -> None:

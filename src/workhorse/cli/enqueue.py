@@ -36,6 +36,15 @@ def enqueue_command(
         typer.Option("--unique-key", help="While a live job holds this key, return that job."),
     ] = None,
     tenant: Annotated[str | None, typer.Option("--tenant", help="The job's tenant.")] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(
+            "--max-attempts",
+            min=1,
+            metavar="N",
+            help="Attempts in all (default: the task's retry policy, else the app's).",
+        ),
+    ] = None,
     app: AppOption = None,
     url: UrlOption = None,
 ) -> None:
@@ -55,6 +64,7 @@ def enqueue_command(
             delay=delay,
             unique_key=unique_key,
             tenant=tenant,
+            max_attempts=max_attempts,
         ),
     )
     console.print(str(job.id))

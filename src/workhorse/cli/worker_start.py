@@ -18,9 +18,11 @@ from workhorse.backends import redact_url
 from workhorse.cli._app import UrlOption, load_app
 from workhorse.cli._errors import CliError
 from workhorse.cli._output import err_console
-from workhorse.settings import ENV_PREFIX, WorkerSettings
+from workhorse.retry import Retry
+from workhorse.settings import ENV_PREFIX, WorkerSettings, override_retry
 
 _DEFAULTS = WorkerSettings()
+_RETRY_DEFAULTS = Retry()
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -36,6 +38,19 @@ def _knob(name: str, help: str, *short: str, metavar: str = "SECONDS") -> Any:
         help=help,
         show_default=str(default if default is not None else "all"),
         rich_help_panel="Worker settings",
+    )
+
+
+def _retry_knob(name: str, help: str, default: float, metavar: str) -> Any:
+    """The option for the app-wide retry default ``name``. Not read from the environment
+    here: the app itself reads ``WORKHORSE_<NAME>`` when its code sets no ``retry=``, so
+    that every process using the app (enqueuers too) agrees; the flag overrides both."""
+    return typer.Option(
+        "--" + name.replace("_", "-"),
+        metavar=metavar,
+        help=f"{help} Unset: the app's (retry= in code, else ${ENV_PREFIX}{name.upper()}).",
+        show_default=f"{default:g}",
+        rich_help_panel="Retry defaults (for tasks that declare no retry)",
     )
 
 
@@ -91,6 +106,49 @@ def start(
         int | None,
         _knob("threads", "Thread pool size for sync tasks (0: concurrency + 4).", metavar="N"),
     ] = None,
+    max_attempts: Annotated[
+        int | None,
+        _retry_knob(
+            "max_attempts",
+            "Attempts in all, for jobs this process enqueues (cron ticks, jobs enqueued by "
+            "tasks); jobs keep what their enqueuer stored.",
+            _RETRY_DEFAULTS.max_attempts,
+            "N",
+        ),
+    ] = None,
+    backoff_base: Annotated[
+        float | None,
+        _retry_knob(
+            "backoff_base",
+            "Wait after a failed first attempt.",
+            _RETRY_DEFAULTS.backoff.base,
+            "SECONDS",
+        ),
+    ] = None,
+    backoff_factor: Annotated[
+        float | None,
+        _retry_knob(
+            "backoff_factor",
+            "Each further wait is this many times the previous.",
+            _RETRY_DEFAULTS.backoff.factor,
+            "X",
+        ),
+    ] = None,
+    backoff_max: Annotated[
+        float | None,
+        _retry_knob(
+            "backoff_max", "Longest wait between attempts.", _RETRY_DEFAULTS.backoff.max, "SECONDS"
+        ),
+    ] = None,
+    backoff_jitter: Annotated[
+        float | None,
+        _retry_knob(
+            "backoff_jitter",
+            "Random spread of each wait, a fraction (0.2: +/-20 %).",
+            _RETRY_DEFAULTS.backoff.jitter,
+            "FRACTION",
+        ),
+    ] = None,
     log_level: Annotated[
         str,
         typer.Option(
@@ -124,6 +182,17 @@ def start(
         leader_ttl=leader_ttl,
         processes=processes,
         threads=threads,
+    )
+    found.default_retry = override_retry(
+        found.default_retry,
+        {
+            "max_attempts": max_attempts,
+            "backoff_base": backoff_base,
+            "backoff_factor": backoff_factor,
+            "backoff_max": backoff_max,
+            "backoff_jitter": backoff_jitter,
+        },
+        lambda name: "--" + name.replace("_", "-"),
     )
     _configure_logging(level)
     asyncio.run(_serve(found, settings, app))
