@@ -86,17 +86,15 @@ async def assert_enqueued(
     count: int | None = None,
 ) -> list[JobRecord]:
     """Assert that matching jobs wait to run (exactly ``count`` of them, when given) and
-    return them. The message lists what was enqueued instead."""
+    return them. The message lists what waits instead."""
     found = await enqueued(app, task, args=args, kwargs=kwargs, queue=queue, tenant=tenant)
     ok = len(found) == count if count is not None else bool(found)
     if not ok:
-        waiting = await enqueued(app)
-        listing = "\n".join(f"  {r.task}(*{r.args}, **{r.kwargs}) queue={r.queue}" for r in waiting)
-        wanted = f"{_task_name(task)} args={args} kwargs={kwargs}"
-        expected = f"{count} job(s)" if count is not None else "a job"
+        wanted = _describe(task, args=args, kwargs=kwargs, queue=queue, tenant=tenant)
+        expected = "a job" if count is None else f"{count} job(s)"
         raise AssertionError(
-            f"expected {expected} {wanted}, found {len(found)}; waiting jobs:\n"
-            f"{listing or '  (none)'}"
+            f"expected {expected} of {wanted}, found {len(found)}; "
+            f"{_listing('waiting', await enqueued(app))}"
         )
     return found
 
@@ -108,10 +106,33 @@ async def refute_enqueued(
     args: Sequence[Any] | None = None,
     kwargs: Mapping[str, Any] | None = None,
 ) -> None:
-    """Assert that no matching job waits to run."""
+    """Assert that no matching job waits to run. The message lists those that do."""
     found = await enqueued(app, task, args=args, kwargs=kwargs)
     if found:
-        raise AssertionError(f"expected no {_task_name(task)} job, found {len(found)}")
+        wanted = _describe(task, args=args, kwargs=kwargs)
+        raise AssertionError(f"expected no job of {wanted}; {_listing('found', found)}")
+
+
+_LISTED = 20
+"""Jobs shown in a failure message, at most."""
+
+
+def _describe(task: Task[Any, Any] | str, **filters: Any) -> str:
+    given = ", ".join(f"{name}={value!r}" for name, value in filters.items() if value is not None)
+    return _task_name(task) + (f" with {given}" if given else "")
+
+
+def _listing(what: str, records: Sequence[JobRecord]) -> str:
+    if not records:
+        return f"{what}: none"
+    lines = [
+        f"  job {r.id}: {r.task} args={r.args!r} kwargs={r.kwargs!r} queue={r.queue!r}"
+        + (f" tenant={r.tenant!r}" if r.tenant is not None else "")
+        for r in records[:_LISTED]
+    ]
+    if len(records) > _LISTED:
+        lines.append(f"  ... and {len(records) - _LISTED} more")
+    return f"{what} ({len(records)}):\n" + "\n".join(lines)
 
 
 async def run_job(
