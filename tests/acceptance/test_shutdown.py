@@ -1,11 +1,13 @@
-"""Graceful shutdown of a real worker process: SIGTERM, a second SIGTERM, and
-``workhorse worker stop`` through the store."""
+"""Graceful shutdown of a real worker process: SIGTERM or SIGINT (Ctrl-C), a second
+SIGTERM, and ``workhorse worker stop`` through the store."""
 
 from __future__ import annotations
 
 import json
 import signal
 import time
+
+import pytest
 
 from cli._support import eventually
 from workhorse.backends.base import NewJob
@@ -18,7 +20,10 @@ def _slow(seconds: float) -> NewJob:
     return NewJob(task="acceptance.slow", args=f"[{seconds}]")
 
 
-async def test_sigterm_finishes_jobs_in_flight_and_leaves_the_rest_queued(site: Site) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_stop_signal_finishes_jobs_in_flight_and_leaves_the_rest_queued(
+    site: Site, signum: signal.Signals
+) -> None:
     grace = 10.0
     # Jobs long enough that none ends between the check and the signal, even under load.
     await site.insert([_slow(3.0) for _ in range(12)])
@@ -29,7 +34,7 @@ async def test_sigterm_finishes_jobs_in_flight_and_leaves_the_rest_queued(site: 
 
     await eventually(four_running, timeout=30, what="4 running jobs")
     in_flight = {job.id for job in await site.jobs(JobState.RUNNING)}
-    worker.signal(signal.SIGTERM)
+    worker.signal(signum)
     sent = time.monotonic()
     code = worker.wait(timeout=grace + 10)
     took = time.monotonic() - sent
