@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
-from workhorse import Retry, SerializationError, Workhorse
+from workhorse import Retry, SerializationError, Task, Workhorse
 
 
 @pytest.fixture
@@ -65,6 +67,36 @@ def test_arguments_that_are_not_json_raise_before_anything_is_stored(
 
     with pytest.raises(SerializationError, match="cannot be stored as JSON"):
         store.call(bad).to_new_job()
+
+
+Keep = Task[[object], None]
+ENQUEUES: dict[str, Callable[[Workhorse, Keep], Awaitable[object]]] = {
+    "enqueue": lambda app, keep: keep.enqueue(Point(1)),
+    "enqueue_sync": lambda app, keep: asyncio.to_thread(keep.enqueue_sync, Point(1)),
+    "by name": lambda app, keep: app.enqueue("tests.keep", kwargs={"value": {1, 2}}),
+    # A good call first: the batch is all or nothing.
+    "enqueue_many": lambda app, keep: app.enqueue_many(
+        [keep.call(1), keep.call(datetime.now(UTC))]
+    ),
+}
+
+
+@pytest.mark.parametrize("how", ENQUEUES)
+async def test_no_way_of_enqueuing_stores_arguments_that_are_not_json(
+    store_url: str, how: str
+) -> None:
+    app = Workhorse(store_url)
+
+    @app.task(name="tests.keep")
+    def keep(value: object) -> None: ...
+
+    try:
+        with pytest.raises(SerializationError, match=r"arguments of task 'tests\.keep'"):
+            await ENQUEUES[how](app, keep)
+        assert await app.list_jobs() == []
+    finally:
+        await app.aclose()
+        app.close()
 
 
 def test_new_job_merges_task_defaults_and_call_options(app: Workhorse) -> None:
