@@ -12,7 +12,7 @@ from datetime import timedelta
 from workhorse import JobContext, JobState, Workhorse, current_job
 
 from . import _process_tasks
-from ._support import eventually, job_in_state, wait_event
+from ._support import DEADLINE, eventually, job_in_state, wait_event
 
 
 async def test_async_and_sync_tasks(app: Workhorse) -> None:
@@ -186,12 +186,11 @@ async def test_an_in_process_enqueue_wakes_an_idle_worker(local_app: Workhorse) 
     async def ping() -> None:
         ran.set()
 
-    async with app.worker(poll_interval=30.0) as worker:
-        session = worker._session
-        assert session is not None
-        await eventually(
-            lambda: _claims(worker), lambda n: n >= 1, what="first claim"
-        )  # now idle until the poll timer, 30s away
+    async with app.worker(poll_interval=30.0):
+        # Once this job is done the worker has claimed and found nothing more: it is idle
+        # until the poll timer, 30 s away, unless the enqueue wakes it.
+        await (await ping.enqueue()).result(timeout=DEADLINE)
+        ran.clear()
         await ping.enqueue()
         await wait_event(ran, timeout=5)
 
@@ -214,8 +213,3 @@ async def test_concurrency_limits_running_jobs(local_app: Workhorse) -> None:
         for job in jobs:
             await job.result(timeout=10)
     assert peak == 3
-
-
-async def _claims(worker: object) -> int:
-    session = getattr(worker, "_session", None)
-    return session.producer.claims if session is not None else 0
