@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 from datetime import timedelta
 
-from cli._support import APP, eventually
+from cli._support import eventually
 from workhorse.backends.base import NewJob
 from workhorse.jobs import JobRecord, JobState
 
@@ -45,14 +45,6 @@ async def test_backoff_flags_set_the_wait_of_tasks_without_their_own_retry(site:
     wait = record.run_at - record.started_at
     # The built-in backoff would retry after about one second.
     assert timedelta(seconds=29) <= wait <= timedelta(seconds=32), wait
-
-
-def test_a_bad_retry_flag_is_one_line_naming_it(site: Site) -> None:
-    result = site.cli("worker", "start", APP, "--backoff-factor", "0.5")
-
-    assert result.code == 2
-    line = result.error_line()
-    assert "--backoff-factor: Backoff.factor must be a finite number at least 1" in line
 
 
 async def test_the_job_logger_names_its_job_in_the_worker_output(site: Site) -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,9 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
         (["--concurrency", "many"], "Invalid value for '--concurrency'"),
         (["--queues", " , "], "--queues names no queue"),
         (["--log-level", "loud"], "--log-level must be one of"),
+        (["--max-attempts", "0"], "--max-attempts: Retry.max_attempts must be at least 1"),
+        (["--backoff-factor", "0.5"], "--backoff-factor: Backoff.factor must be a finite number"),
+        (["--backoff-jitter", "nan"], "--backoff-jitter: Backoff.jitter must be a finite number"),
     ],
 )
 def test_bad_worker_settings(tmp_path: Path, args: list[str], message: str) -> None:
@@ -97,6 +102,28 @@ def test_a_store_that_cannot_be_used(tmp_path: Path, url: str, message: str) -> 
 
     assert result.code == 2
     assert message in result.error_line()
+
+
+@pytest.mark.parametrize(
+    "command", [["jobs", "list"], ["queues"], ["worker", "start", APP]], ids=" ".join
+)
+def test_an_unreachable_postgres_fails_at_once_in_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    with socket.socket() as sock:  # a local port that nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://u@127.0.0.1:{port}/x"
+    started = time.monotonic()
+
+    result = workhorse(*command, "--url", url, cwd=tmp_path, env=cli_env())
+
+    took = time.monotonic() - started
+    assert result.code == 2
+    line = result.error_line()  # one line: none of the pool's multi-line retry warnings
+    assert f"PostgreSQL at 127.0.0.1:{port}/x is unavailable" in line
+    assert "Connection refused" in line, "the server's reason, not just a timeout"
+    assert took < 8, f"took {took:.1f}s; the pool alone retries for its 10 s timeout"
 
 
 @pytest.mark.parametrize(
@@ -147,6 +174,8 @@ def test_worker_start_help_shows_defaults_and_environment_variables(tmp_path: Pa
     result = workhorse("worker", "start", "--help", cwd=tmp_path, env=cli_env())
 
     for text in ("--lease", "WORKHORSE_LEASE", "15.0", "--concurrency", "(16)", "--queues"):
+        assert text in result.stdout
+    for text in ("--max-attempts", "--backoff-base", "$WORKHORSE_BACKOFF_BASE", "(600)"):
         assert text in result.stdout
 
 

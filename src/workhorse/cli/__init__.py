@@ -16,6 +16,7 @@ import typer
 from workhorse import __version__
 from workhorse.cli._errors import report
 from workhorse.cli._output import console
+from workhorse.cli._reachable import quiet_pool_logs
 from workhorse.cli.demo import demo_command
 from workhorse.cli.enqueue import enqueue_command
 from workhorse.cli.jobs import jobs_app
@@ -73,6 +74,8 @@ def _root(
     ] = False,
 ) -> None:
     _State.debug = debug
+    if not debug:
+        quiet_pool_logs()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -16,6 +16,7 @@ import typer
 from workhorse.app import Workhorse
 from workhorse.backends import DEFAULT_URL
 from workhorse.cli._errors import CliError
+from workhorse.cli._reachable import ensure_reachable
 
 T = TypeVar("T")
 
@@ -119,9 +120,11 @@ def require_existing_store(app: Workhorse) -> None:
 
 
 def run(app: Workhorse, work: Callable[[Workhorse], Awaitable[T]]) -> T:
-    """Run ``work(app)`` on a fresh event loop and close the app's store afterwards."""
+    """Run ``work(app)`` on a fresh event loop and close the app's store afterwards; an
+    unreachable PostgreSQL store fails at once, with its reason."""
 
     async def main() -> T:
+        await ensure_reachable(app.url)
         try:
             return await work(app)
         finally:

@@ -18,6 +18,7 @@ from workhorse.backends import redact_url
 from workhorse.cli._app import UrlOption, load_app
 from workhorse.cli._errors import CliError
 from workhorse.cli._output import err_console
+from workhorse.cli._reachable import ensure_reachable
 from workhorse.retry import Retry
 from workhorse.settings import ENV_PREFIX, WorkerSettings, override_retry
 
@@ -210,6 +211,7 @@ def _queues(raw: str | None) -> tuple[str, ...] | None:
 async def _serve(app: Workhorse, settings: WorkerSettings, spec: str) -> None:
     from workhorse.worker import Worker
 
+    await ensure_reachable(app.url)
     worker = Worker(app, settings)
     # Until run() installs its own handlers, a SIGTERM/SIGINT during start-up still means
     # "stop gracefully" (the worker stops as soon as it has started) rather than death.
