@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from workhorse.backends.base import JobFilter
 from workhorse.errors import JobStateError
 from workhorse.jobs import JobRecord, JobState
+from workhorse.reserved import enqueueable_task
 from workhorse.web.auth import ApiKeyAuthenticator, Authenticator, Principal
 from workhorse.web.errors import ApiError, response_for
 from workhorse.web.guard import Guard, Reader, Writer
@@ -118,6 +119,7 @@ class _Routes:
             raise ApiError(403, "forbidden", "this API key can only enqueue for its own tenant")
         else:
             tenant = principal.tenant
+        enqueueable_task(self.app, body.task)
         job = await self.app.enqueue(
             body.task,
             args=body.args,
@@ -262,7 +264,8 @@ def create_router(
     @router.post("/jobs", status_code=201, tags=["jobs"], summary="Enqueue a job")
     async def create_job(body: JobCreate, principal: Writer, response: Response) -> JobOut:
         """Enqueue a registered task. 201 with the new job; 200 with the existing job
-        when a live job of this tenant holds ``unique_key``; 422 for an unknown task."""
+        when a live job of this tenant holds ``unique_key``; 422 for an unknown task
+        (and for workhorse's own ``workhorse.*`` tasks, which only the stores enqueue)."""
         return await routes.create_job(body, principal, response)
 
     @router.get("/jobs", tags=["jobs"], summary="List jobs")
