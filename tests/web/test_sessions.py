@@ -110,6 +110,44 @@ async def test_logout_ends_the_session(live_sqlite: Live) -> None:
     assert (await client.get("/jobs")).status_code == 401
 
 
+def replaying(live: Live, cookie: str, csrf: str) -> httpx.AsyncClient:
+    """A client sending a copy of a session cookie and its CSRF token."""
+    client = live.client(Origin=live.url, **{"X-CSRF-Token": csrf})
+    client.cookies.set(SESSION_COOKIE, cookie)
+    return client
+
+
+async def test_a_logged_out_cookie_replayed_is_refused(live_sqlite: Live) -> None:
+    token = await live_sqlite.key("acme")
+    client, csrf = await login(live_sqlite, token)
+    other, other_csrf = await login(live_sqlite, token)
+    copy = replaying(live_sqlite, client.cookies[SESSION_COOKIE], csrf)
+    job = {"task": "echo", "args": [1]}
+    assert (await copy.get("/jobs")).status_code == 200
+    assert (await copy.post("/jobs", json=job)).status_code == 201
+
+    logout = await client.post("/dashboard/logout", headers={"X-CSRF-Token": csrf})
+    assert logout.status_code == 204
+    for answer in (
+        await copy.get("/jobs"),
+        await copy.post("/jobs", json=job),
+        await copy.get("/dashboard/session"),
+        await copy.post("/dashboard/logout"),
+    ):
+        assert answer.status_code == 401, answer.text
+    assert len(await live_sqlite.app.list_jobs()) == 1
+    # Logging out ends that session only: the key's other session lives on...
+    other_copy = replaying(live_sqlite, other.cookies[SESSION_COOKIE], other_csrf)
+    assert (await other_copy.get("/jobs")).status_code == 200
+    # ...until the key is revoked, which ends every session of the key.
+    (key,) = await list_api_keys(live_sqlite.app)
+    assert await revoke_api_key(live_sqlite.app, key.id)
+    assert (await other_copy.get("/jobs")).status_code == 401
+    assert (await other_copy.post("/jobs", json=job)).status_code == 401
+    assert (await other_copy.get("/dashboard/session")).status_code == 401
+    assert len(await live_sqlite.app.list_jobs()) == 1
+
+
 async def test_dashboard_page_forbids_inline_code(live_sqlite: Live) -> None:
     client = live_sqlite.client()
     page = await client.get("/dashboard")

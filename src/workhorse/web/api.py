@@ -46,7 +46,7 @@ from workhorse.web.schemas import (
     WorkerOut,
     as_utc,
 )
-from workhorse.web.sessions import SessionCodec
+from workhorse.web.sessions import SessionCodec, Sessions
 from workhorse.web.stats import throughput
 from workhorse.web.webhooks import install_webhook_routes
 from workhorse.web.workflows import install_workflow_routes
@@ -255,7 +255,7 @@ def create_router(
     else random per process).
     """
     authenticator = auth if auth is not None else ApiKeyAuthenticator(app)
-    sessions = SessionCodec(session_secret)
+    sessions = Sessions(app, SessionCodec(session_secret))
     guard = Guard(authenticator, sessions)
     job_metrics = Metrics(app, stale_after=app.settings.lease, worker=worker)
     routes = _Routes(app, worker, job_metrics)

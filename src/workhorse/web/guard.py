@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from workhorse.web.auth import Authenticator, Principal
 from workhorse.web.errors import ApiError
-from workhorse.web.sessions import SESSION_COOKIE, SessionCodec, csrf_problem
+from workhorse.web.sessions import SESSION_COOKIE, Sessions, csrf_problem
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="workhorse"'}
 _STATE_KEY = "workhorse_principal"
@@ -40,7 +40,7 @@ def bearer_token(request: Request) -> str | None:
 class Guard:
     """Resolves the principal of each request; its methods are FastAPI dependencies."""
 
-    def __init__(self, authenticator: Authenticator, sessions: SessionCodec) -> None:
+    def __init__(self, authenticator: Authenticator, sessions: Sessions) -> None:
         self.authenticator = authenticator
         self.sessions = sessions
 
@@ -61,7 +61,7 @@ class Guard:
             if found is None:
                 raise _unauthorized("invalid or revoked API key")
             return found
-        session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
+        session = await self.sessions.read(request.cookies.get(SESSION_COOKIE))
         if session is None:
             raise _unauthorized("authentication required: send 'Authorization: Bearer <api key>'")
         found = await self.authenticator.resume(session.ref)

@@ -59,3 +59,12 @@ WHERE task = 'workhorse.webhook.deliver'
   AND jsonb_typeof(meta -> 'webhook_for') = 'number'
   AND jsonb_typeof(kwargs -> 'url') = 'string'
   AND jsonb_typeof(kwargs -> 'event') = 'object';
+
+-- Dashboard sessions ended before their expiry (a logout): the signed cookie of such a
+-- session is refused, even if replayed. A record is deleted once its session expired.
+CREATE TABLE {schema}.workhorse_session_revocations (
+    session_id text PRIMARY KEY,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX workhorse_session_revocations_expiry
+    ON {schema}.workhorse_session_revocations (expires_at);

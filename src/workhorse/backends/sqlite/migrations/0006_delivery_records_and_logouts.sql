@@ -62,3 +62,11 @@ WHERE task = 'workhorse.webhook.deliver'
   AND json_valid(meta) AND json_type(meta, '$.webhook_for') = 'integer'
   AND json_valid(kwargs) AND json_type(kwargs, '$.url') = 'text'
   AND json_type(kwargs, '$.event') = 'object';
+
+-- Dashboard sessions ended before their expiry (a logout): the signed cookie of such a
+-- session is refused, even if replayed. A record is deleted once its session expired.
+CREATE TABLE workhorse_session_revocations (
+    session_id  TEXT PRIMARY KEY,
+    expires_at  REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX workhorse_session_revocations_expiry ON workhorse_session_revocations (expires_at);
