@@ -6,7 +6,8 @@ HMAC-SHA256. It is ``HttpOnly`` and ``SameSite=Strict`` (and ``Secure`` over HTT
 logout records the session id in the store, so the cookie is refused from then on even
 if it was copied; revoking the API key ends its sessions too. A state-changing request
 that authenticates by cookie must also carry the CSRF token in the ``X-CSRF-Token``
-header and an ``Origin`` (or ``Referer``) of this very host.
+header and an ``Origin`` (or ``Referer``) of this very host or a trusted origin (see
+:mod:`workhorse.web.origins`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import orjson
 from fastapi import Request, Response
+
+from workhorse.web.origins import TRUSTED_ORIGINS_ENV, Origins
 
 if TYPE_CHECKING:
     from workhorse.app import Workhorse
@@ -166,22 +168,15 @@ def cookie_path(request: Request) -> str:
     return base or "/"
 
 
-def same_origin(request: Request) -> bool:
-    """True if the request's ``Origin`` (or, without one, ``Referer``) is this host."""
-    source = request.headers.get("origin") or request.headers.get("referer")
-    if not source or source == "null":
-        return False
-    parts = urlsplit(source)
-    host = request.headers.get("host", "")
-    return bool(parts.netloc) and parts.netloc == host and parts.scheme in {"http", "https"}
-
-
-def csrf_problem(request: Request, session: Session) -> str | None:
+def csrf_problem(request: Request, session: Session, origins: Origins) -> str | None:
     """Why a state-changing, cookie-authenticated request must be refused, or None."""
     if request.method in SAFE_METHODS:
         return None
-    if not same_origin(request):
-        return "cross-site request refused: Origin or Referer must be this host"
+    if not origins.allows(request):
+        return (
+            "cross-site request refused: Origin or Referer must be this host or a trusted "
+            f"origin (behind a proxy, set {TRUSTED_ORIGINS_ENV})"
+        )
     token = request.headers.get(CSRF_HEADER, "")
     if not token or not hmac.compare_digest(token.encode(), session.csrf.encode()):
         return "missing or wrong CSRF token (send the X-CSRF-Token header)"

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from workhorse.web.auth import Principal
 from workhorse.web.errors import ApiError
 from workhorse.web.guard import Guard, Reader, guard_of
-from workhorse.web.sessions import SESSION_COOKIE, Session, Sessions, same_origin
+from workhorse.web.sessions import SESSION_COOKIE, Session, Sessions
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -98,7 +98,7 @@ def install_dashboard(router: APIRouter, guard: Guard, sessions: Sessions) -> No
     @router.post("/dashboard/login", tags=["dashboard"], summary="Open a dashboard session")
     async def login(body: Login, request: Request) -> JSONResponse:
         """Exchange an API key for a session cookie (same-origin requests only)."""
-        if not same_origin(request):
+        if not guard.origins.allows(request):
             raise ApiError(403, "csrf", "cross-site login refused")
         principal = await guard.authenticator.authenticate(body.api_key.strip())
         if principal is None:
