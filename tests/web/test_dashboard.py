@@ -4,10 +4,13 @@ a failed one, and see ``<script>`` in arguments shown as text."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -31,6 +34,10 @@ SCREENSHOT_COPY_ENV = "WORKHORSE_DASHBOARD_SCREENSHOT"
 """Where to copy the final screenshot as well, for a human to look at (optional)."""
 XSS = "<script>window.__xss = 1</script><img src=x onerror=window.__xss=2>"
 WAIT = 20_000  # ms
+POLL_SECONDS = 1.0
+"""The dashboard's pause between two refreshes (POLL_MS in app.js)."""
+RATE_WINDOW = 5.0
+"""Seconds over which the polling rate is measured."""
 
 
 @pytest.fixture
@@ -179,3 +186,43 @@ async def test_read_only_session_shows_no_action_buttons(live_sqlite: Live, page
     await expect(page.locator("#job-detail")).to_have_attribute("data-job-id", str(job_id))
     for button in ("#cancel-btn", "#retry-btn", "#delete-btn"):
         await expect(page.locator(button)).to_be_hidden()
+
+
+async def _polls_during(polls: list[float], seconds: float) -> int:
+    """How many of ``polls`` (request times) fall in the next ``seconds``. A rate needs
+    a span of time: this waits it out rather than waiting for an event."""
+    start = time.monotonic()
+    await asyncio.sleep(seconds)
+    return sum(start <= moment <= start + seconds for moment in polls)
+
+
+async def test_rapid_clicks_do_not_multiply_the_polling(live_sqlite: Live, page: Page) -> None:
+    """One chain of refreshes, whatever the clicks: a click while a refresh is in flight
+    asks for one more refresh, never for a second chain that would poll forever."""
+    ids = [await live_sqlite.enqueue("echo", args=[n], tenant="acme", delay=3600) for n in (1, 2)]
+    polls: list[float] = []
+    page.on(
+        "request",
+        lambda request: (
+            polls.append(time.monotonic()) if urlsplit(request.url).path == "/queues" else None
+        ),
+    )
+    await log_in(page, live_sqlite, await live_sqlite.key("acme"))
+    await expect(page.locator("#jobs tbody tr")).to_have_count(2)
+    most = RATE_WINDOW / POLL_SECONDS + 2  # one chain, plus the click's extra refresh
+    baseline = await _polls_during(polls, RATE_WINDOW)
+    assert 2 <= baseline <= most, f"{baseline} polls in {RATE_WINDOW}s before any click"
+
+    await page.evaluate(
+        """(ids) => {
+            for (let i = 0; i < 60; i++) {
+                document.querySelector(`#jobs tr[data-job-id="${ids[i % 2]}"]`).click();
+            }
+        }""",
+        ids,
+    )
+    await expect(page.locator("#job-detail")).to_have_attribute("data-job-id", str(ids[1]))
+    after = await _polls_during(polls, RATE_WINDOW)
+    assert 1 <= after <= most, (
+        f"{after} polls in {RATE_WINDOW}s after 60 clicks ({baseline} before)"
+    )

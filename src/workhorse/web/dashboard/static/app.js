@@ -16,7 +16,9 @@
   let nextCursor = null;
   let selectedId = null;
   let tick = 0;
-  let timer = null;
+  let timer = null;      // the next scheduled refresh
+  let refreshing = false; // a refresh is awaiting its requests
+  let again = false;     // something asked for a refresh meanwhile: run one when it ends
   const drawn = {};      // section -> JSON last drawn (redraw only on change)
 
   const $ = (id) => document.getElementById(id);
@@ -166,8 +168,28 @@
     timer = null;
   }
 
+  // One chain of refreshes at a time: each schedules the next when it ends. A refresh
+  // asked for while one is in flight (a click, a filter) only marks "again", so no
+  // second chain can start and outlive the first.
   async function refresh() {
-    timer = null;
+    stopPolling();
+    if (refreshing) {
+      again = true;
+      return;
+    }
+    refreshing = true;
+    again = false;
+    try {
+      await refreshOnce();
+    } finally {
+      refreshing = false;
+    }
+    if (!session) return;
+    if (again) refresh();
+    else timer = setTimeout(refresh, POLL_MS);
+  }
+
+  async function refreshOnce() {
     try {
       const jobsPath = "/jobs?" + jobQuery().toString();
       const tasks = [
@@ -181,16 +203,12 @@
       $("live").className = "live on";
     } catch (err) {
       $("live").className = "live off";
-      if (err instanceof HttpError && err.status === 401) return;
     }
     tick += 1;
-    if (session) timer = setTimeout(refresh, POLL_MS);
   }
 
   function refreshSoon() {
-    if (!session) return;
-    stopPolling();
-    refresh();
+    if (session) refresh();
   }
 
   // -- queues --------------------------------------------------------------------
