@@ -118,6 +118,7 @@
   function showLogin() {
     session = null;
     stopPolling();
+    closeDetail();
     $("main-view").hidden = true;
     $("logout").hidden = true;
     $("who").textContent = "";
@@ -296,18 +297,29 @@
 
   function jobQuery() {
     const query = new URLSearchParams({ limit: "25" });
-    for (const [key, value] of Object.entries(filters)) if (value) query.set(key, value);
+    for (const [key, value] of Object.entries(filters)) {
+      if (Array.isArray(value)) value.forEach((item) => query.append(key, item));
+      else if (value) query.set(key, value);
+    }
     const before = cursors[cursors.length - 1];
     if (before) query.set("before_id", String(before));
     return query;
   }
 
+  // A datetime-local value (the browser's time zone) as UTC ISO 8601, or "" if none.
+  function utcOf(local) {
+    const moment = local ? new Date(local) : null;
+    return moment && !Number.isNaN(moment.getTime()) ? moment.toISOString() : "";
+  }
+
   function readFilters() {
     const next = {
-      status: $("filter-status").value,
+      status: Array.from($("filter-status").querySelectorAll("input:checked"), (box) => box.value),
       queue: $("filter-queue").value.trim(),
       task: $("filter-task").value.trim(),
       label: $("filter-label").value.trim(),
+      created_after: utcOf($("filter-created-after").value),
+      created_before: utcOf($("filter-created-before").value),
     };
     if (session && session.admin) next.tenant = $("filter-tenant").value.trim();
     return next;
@@ -433,7 +445,7 @@
 
   function drawDetail(job) {
     if (!changed("detail", job)) return;
-    $("job-detail").hidden = false;
+    showDetail(true);
     $("job-detail").dataset.jobId = String(job.id);
     $("job-detail").dataset.state = job.state;
     $("detail-title").replaceChildren("Job " + job.id + " ", badge(job.state));
@@ -472,12 +484,22 @@
     $("delete-btn").hidden = !writable || !final;
   }
 
+  function showDetail(shown) {
+    $("job-detail").hidden = !shown;
+    $("detail-backdrop").hidden = !shown;
+    document.body.classList.toggle("detail-open", shown);
+  }
+
   function closeDetail() {
     selectedId = null;
     delete drawn.detail;
     delete drawn.workflow;
     delete drawn.jobs;
-    $("job-detail").hidden = true;
+    showDetail(false);
+  }
+
+  function closeOnEscape(event) {
+    if (event.key === "Escape" && selectedId !== null) closeDetail();
   }
 
   async function act(method, suffix, done, closeAfter) {
@@ -508,6 +530,8 @@
     $("page-older").addEventListener("click", olderPage);
     $("page-newer").addEventListener("click", newerPage);
     $("detail-close").addEventListener("click", closeDetail);
+    $("detail-backdrop").addEventListener("click", closeDetail);
+    document.addEventListener("keydown", closeOnEscape);
     $("cancel-btn").addEventListener("click", () => act("DELETE", "", "Cancel requested."));
     $("retry-btn").addEventListener("click", () => act("POST", "/retry", "Sent back to the queue."));
     $("delete-btn").addEventListener("click", () => act("DELETE", "", "Deleted.", true));
