@@ -4,12 +4,13 @@ same transaction, whatever ended it; secrets and the delivery log."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 
 from workhorse.backends.base import Backend, JobFilter, Lease, Outcome, WebhookDelivery
 from workhorse.jobs import JobRecord, JobState
-from workhorse.webhooks.event import body
+from workhorse.webhooks.event import WEBHOOK_EVENT, WEBHOOK_FOR, WEBHOOK_URL, body
 
 from ._support import at, claim_one, completed, failed, insert_one
 
@@ -18,6 +19,12 @@ URL = "https://example.com/hooks/jobs"
 
 async def deliveries(backend: Backend) -> list[JobRecord]:
     return await backend.job_list(filter=JobFilter(task="workhorse.webhook.deliver"))
+
+
+def event_of(delivery: JobRecord) -> dict[str, Any]:
+    """The outcome a delivery job carries, as its store recorded it."""
+    event: dict[str, Any] = delivery.meta[WEBHOOK_EVENT]
+    return event
 
 
 async def test_a_completed_job_enqueues_its_delivery(backend: Backend, now: datetime) -> None:
@@ -31,9 +38,10 @@ async def test_a_completed_job_enqueues_its_delivery(backend: Backend, now: date
     assert delivery.state is JobState.QUEUED
     assert (delivery.queue, delivery.tenant, delivery.priority) == ("reports", "acme", 3)
     assert delivery.max_attempts == 10
-    assert delivery.meta == {"webhook_for": job_id}
-    assert delivery.kwargs["url"] == URL
-    event = delivery.kwargs["event"]
+    assert (delivery.args, delivery.kwargs) == ([], {}), "what is delivered is in the meta"
+    assert set(delivery.meta) == {WEBHOOK_FOR, WEBHOOK_URL, WEBHOOK_EVENT}
+    assert (delivery.meta[WEBHOOK_FOR], delivery.meta[WEBHOOK_URL]) == (job_id, URL)
+    event = event_of(delivery)
     assert {k: event[k] for k in ("id", "task", "queue", "tenant", "state", "attempt")} == {
         "id": job_id,
         "task": "tests.task",
@@ -55,7 +63,7 @@ async def test_a_failed_job_sends_its_error(backend: Backend, now: datetime) -> 
     job = await claim_one(backend, now=now)
     assert await backend.job_complete_many([failed(job)], now=now) == [True]
     (delivery,) = await deliveries(backend)
-    event = delivery.kwargs["event"]
+    event = event_of(delivery)
     assert event["state"] == "failed"
     assert event["error"] == {"type": "ValueError", "message": "boom"}
     assert event["result"] is None
@@ -69,7 +77,7 @@ async def test_a_retry_sends_nothing_until_the_job_ends(backend: Backend, now: d
     assert await deliveries(backend) == []
     again = await claim_one(backend, now=at(now, 1))
     assert await backend.job_complete_many([completed(again)], now=at(now, 1)) == [True]
-    assert [d.kwargs["event"]["attempt"] for d in await deliveries(backend)] == [2]
+    assert [event_of(d)["attempt"] for d in await deliveries(backend)] == [2]
 
 
 async def test_cancelled_jobs_are_announced_too(backend: Backend, now: datetime) -> None:
@@ -79,9 +87,7 @@ async def test_cancelled_jobs_are_announced_too(backend: Backend, now: datetime)
     job = await claim_one(backend, now=now, queues=["b"])
     await backend.job_cancel(job_id=running)  # asks; the worker then gives it back
     assert await backend.job_release([Lease(job_id=job.id, token=job.lease_token)]) == 1
-    events = {
-        d.kwargs["event"]["id"]: d.kwargs["event"]["state"] for d in await deliveries(backend)
-    }
+    events = {event_of(d)["id"]: event_of(d)["state"] for d in await deliveries(backend)}
     assert events == {waiting: "cancelled", running: "cancelled"}
 
 
@@ -93,7 +99,7 @@ async def test_a_lease_expiring_on_the_last_attempt_is_announced(
     result = await backend.job_reclaim_expired(now=at(now, 5))
     assert result.failed == (job_id,)
     (delivery,) = await deliveries(backend)
-    assert delivery.kwargs["event"]["error"]["type"] == "LeaseExpiredError"
+    assert event_of(delivery)["error"]["type"] == "LeaseExpiredError"
 
 
 async def test_jobs_without_a_webhook_enqueue_nothing(backend: Backend, now: datetime) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from workhorse.backends.base import JobFilter
 from workhorse.jobs import JobState
+from workhorse.webhooks.event import DELIVER_TASK
 
 from ._support import APP, workhorse
 from .conftest import Store
@@ -105,6 +106,20 @@ async def test_an_unknown_task_is_refused_with_the_known_ones(store: Store) -> N
     line = result.error_line()
     assert "no task named 'acceptance.nope'" in line
     assert "acceptance.add" in line
+    assert await store.backend.job_count(filter=JobFilter()) == 0
+
+
+async def test_workhorses_own_tasks_cannot_be_enqueued(store: Store) -> None:
+    """The webhook delivery task takes what the store recorded, never a caller's URL
+    and event: the CLI refuses it like an unknown task, and lists it nowhere."""
+    forged = '["http://127.0.0.1:9/internal", {"id": 1, "state": "completed"}]'
+    result = store.cli("enqueue", DELIVER_TASK, "--args", forged, "-A", APP)
+
+    assert result.code == 2
+    line = result.error_line()
+    assert line.startswith(f"error: no task named {DELIVER_TASK!r}")
+    assert "acceptance.add" in line
+    assert line.count("workhorse.") == 1
     assert await store.backend.job_count(filter=JobFilter()) == 0
 
 

@@ -66,7 +66,8 @@ class Live:
         return (await self.app.enqueue(task, **options)).id
 
 
-async def _serve(url: str, tmp: Path, **options: Any) -> AsyncIterator[Live]:
+async def serve(url: str, tmp: Path, **options: Any) -> AsyncIterator[Live]:
+    """Serve ``create_app(..., **options)`` over ``url`` for as long as it is iterated."""
     app = make_app(url)
     server = ServerThread(create_app(app, session_secret=SESSION_SECRET, **options)).start()
     live = Live(url=server.url, app=app, tmp=tmp)
@@ -82,21 +83,21 @@ async def _serve(url: str, tmp: Path, **options: Any) -> AsyncIterator[Live]:
 @pytest.fixture
 async def live(store_url: str, tmp_path: Path) -> AsyncIterator[Live]:
     """The API served over SQLite and over PostgreSQL, no worker."""
-    async for served in _serve(store_url, tmp_path):
+    async for served in serve(store_url, tmp_path):
         yield served
 
 
 @pytest.fixture
 async def live_sqlite(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Live]:
     """The API served over SQLite, no worker."""
-    async for served in _serve(sqlite_url, tmp_path):
+    async for served in serve(sqlite_url, tmp_path):
         yield served
 
 
 @pytest.fixture
 async def live_worker(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Live]:
     """The API served over SQLite with an in-process worker (one job at a time)."""
-    async for served in _serve(sqlite_url, tmp_path, with_worker=True, concurrency=1):
+    async for served in serve(sqlite_url, tmp_path, with_worker=True, concurrency=1):
         yield served
 
 

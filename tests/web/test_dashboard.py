@@ -4,14 +4,19 @@ a failed one, and see ``<script>`` in arguments shown as text."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
+from workhorse.backends.base import NewJob
 from workhorse.jobs import JobState
 
 from .conftest import Live
@@ -31,6 +36,10 @@ SCREENSHOT_COPY_ENV = "WORKHORSE_DASHBOARD_SCREENSHOT"
 """Where to copy the final screenshot as well, for a human to look at (optional)."""
 XSS = "<script>window.__xss = 1</script><img src=x onerror=window.__xss=2>"
 WAIT = 20_000  # ms
+POLL_SECONDS = 1.0
+"""The dashboard's pause between two refreshes (POLL_MS in app.js)."""
+RATE_WINDOW = 5.0
+"""Seconds over which the polling rate is measured."""
 
 
 @pytest.fixture
@@ -74,6 +83,15 @@ async def log_in(page: Page, live: Live, token: str) -> None:
     await expect(page.locator("#login-view")).to_be_hidden()
     await expect(page.locator("#who")).to_have_text("tenant acme")
     await expect(page.locator("#filter-tenant-label")).to_be_hidden()  # not an admin
+
+
+async def assert_beside(table: Locator, panel: Locator) -> None:
+    """``panel`` is open and covers no part of ``table``."""
+    await expect(panel).to_be_visible()
+    table_box, panel_box = await table.bounding_box(), await panel.bounding_box()
+    assert table_box is not None
+    assert panel_box is not None
+    assert table_box["x"] + table_box["width"] <= panel_box["x"], (table_box, panel_box)
 
 
 async def test_dashboard_end_to_end(live_worker: Live, page: Page, tmp_path: Path) -> None:
@@ -149,7 +167,7 @@ async def test_dashboard_end_to_end(live_worker: Live, page: Page, tmp_path: Pat
     await expect(page.locator("#throughput svg")).to_be_visible(timeout=WAIT)
     await expect(page.locator("#throughput-caption")).to_contain_text("finished", timeout=WAIT)
     await page.click("#detail-close")
-    await page.select_option("#filter-status", "cancelled")
+    await page.check('#filter-status input[value="cancelled"]')
     await page.click("#filters button[type=submit]")
     await expect(jobs.locator("tbody tr")).to_have_count(1, timeout=WAIT)
     await expect(jobs.locator(f'tr[data-job-id="{later}"]')).to_have_count(1)
@@ -158,6 +176,7 @@ async def test_dashboard_end_to_end(live_worker: Live, page: Page, tmp_path: Pat
 
     await jobs.locator(f'tr[data-job-id="{waiting}"]').click()
     await expect(detail).to_have_attribute("data-job-id", str(waiting))
+    await assert_beside(page.locator("#jobs"), detail)
     shot = tmp_path / "dashboard.png"
     await page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
@@ -179,3 +198,121 @@ async def test_read_only_session_shows_no_action_buttons(live_sqlite: Live, page
     await expect(page.locator("#job-detail")).to_have_attribute("data-job-id", str(job_id))
     for button in ("#cancel-btn", "#retry-btn", "#delete-btn"):
         await expect(page.locator(button)).to_be_hidden()
+
+
+async def _polls_during(polls: list[float], seconds: float) -> int:
+    """How many of ``polls`` (request times) fall in the next ``seconds``. A rate needs
+    a span of time: this waits it out rather than waiting for an event."""
+    start = time.monotonic()
+    await asyncio.sleep(seconds)
+    return sum(start <= moment <= start + seconds for moment in polls)
+
+
+async def test_rapid_clicks_do_not_multiply_the_polling(live_sqlite: Live, page: Page) -> None:
+    """One chain of refreshes, whatever the clicks: a click while a refresh is in flight
+    asks for one more refresh, never for a second chain that would poll forever."""
+    ids = [await live_sqlite.enqueue("echo", args=[n], tenant="acme", delay=3600) for n in (1, 2)]
+    polls: list[float] = []
+    page.on(
+        "request",
+        lambda request: (
+            polls.append(time.monotonic()) if urlsplit(request.url).path == "/queues" else None
+        ),
+    )
+    await log_in(page, live_sqlite, await live_sqlite.key("acme"))
+    await expect(page.locator("#jobs tbody tr")).to_have_count(2)
+    most = RATE_WINDOW / POLL_SECONDS + 2  # one chain, plus the click's extra refresh
+    baseline = await _polls_during(polls, RATE_WINDOW)
+    assert 2 <= baseline <= most, f"{baseline} polls in {RATE_WINDOW}s before any click"
+
+    await page.evaluate(
+        """(ids) => {
+            for (let i = 0; i < 60; i++) {
+                document.querySelector(`#jobs tr[data-job-id="${ids[i % 2]}"]`).click();
+            }
+        }""",
+        ids,
+    )
+    await expect(page.locator("#job-detail")).to_have_attribute("data-job-id", str(ids[1]))
+    after = await _polls_during(polls, RATE_WINDOW)
+    assert 1 <= after <= most, (
+        f"{after} polls in {RATE_WINDOW}s after 60 clicks ({baseline} before)"
+    )
+
+
+async def test_filters_take_several_states_and_a_created_range(
+    live_sqlite: Live, page: Page
+) -> None:
+    live = live_sqlite
+    store = await live.app.backend()
+    hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    (old,) = await store.job_insert_many([NewJob(task="echo", tenant="acme")], now=hours_ago)
+    waiting = await live.enqueue("echo", tenant="acme", delay=3600)
+    cancelled = await live.enqueue("echo", tenant="acme")
+    await live.app.cancel(cancelled)
+    queued = await live.enqueue("echo", tenant="acme")
+    await log_in(page, live, await live.key("acme"))
+    rows = page.locator("#jobs tbody tr")
+    await expect(rows).to_have_count(4)
+
+    async def shown() -> set[int]:
+        return {int(i) for i in await rows.evaluate_all("rows => rows.map(r => r.dataset.jobId)")}
+
+    async def apply(**dates: datetime) -> None:
+        for name, moment in dates.items():
+            # The input takes the browser's local time, minutes only.
+            local = await page.evaluate(
+                """(ms) => {
+                    const d = new Date(ms);
+                    d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+                    return d.toISOString().slice(0, 16);
+                }""",
+                moment.timestamp() * 1000,
+            )
+            await page.fill(f"#filter-created-{name}", local)
+        await page.click("#filters button[type=submit]")
+
+    await page.check('#filter-status input[value="scheduled"]')
+    await page.check('#filter-status input[value="cancelled"]')
+    await apply()
+    await expect(rows).to_have_count(2)
+    assert await shown() == {waiting, cancelled}
+
+    await page.click("#filter-clear")
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    await apply(after=hour_ago)
+    await expect(rows).to_have_count(3)
+    assert await shown() == {waiting, cancelled, queued}
+    await page.click("#filter-clear")
+    await apply(before=hour_ago)
+    await expect(rows).to_have_count(1)
+    assert await shown() == {old.id}
+    await page.check('#filter-status input[value="completed"]')
+    await apply()
+    await expect(page.locator("#jobs-empty")).to_be_visible()
+    await page.click("#filter-clear")
+    await expect(rows).to_have_count(4)
+
+
+async def test_the_job_detail_leaves_its_list_in_view(live_sqlite: Live, page: Page) -> None:
+    job_id = await live_sqlite.enqueue("echo", args=["x"], tenant="acme", delay=3600)
+    await log_in(page, live_sqlite, await live_sqlite.key("acme"))
+    detail, backdrop = page.locator("#job-detail"), page.locator("#detail-backdrop")
+    row = page.locator(f'#jobs tr[data-job-id="{job_id}"]')
+    # Wide: the page makes room for the panel; every column of the list stays visible.
+    await row.click()
+    await expect(detail).to_have_attribute("data-job-id", str(job_id))
+    await assert_beside(page.locator("#jobs"), detail)
+    await assert_beside(page.locator("#queues"), detail)
+    await expect(backdrop).to_be_hidden()
+    await page.keyboard.press("Escape")
+    await expect(detail).to_be_hidden()
+    await expect(row).not_to_have_class("clickable selected")
+    # Narrow: the panel covers the page over a backdrop, which closes it when clicked.
+    await page.set_viewport_size({"width": 900, "height": 900})
+    await row.click()
+    await expect(detail).to_be_visible()
+    await expect(backdrop).to_be_visible()
+    await backdrop.click(position={"x": 20, "y": 300})
+    await expect(detail).to_be_hidden()
+    await expect(backdrop).to_be_hidden()

@@ -1,14 +1,24 @@
 """Dashboard sessions over real HTTP: login by API key, the cookie's flags, CSRF and
-Origin checks on every cookie-authenticated write, revocation, logout."""
+Origin checks on every cookie-authenticated write (trusted origins behind a proxy
+included), revocation, logout."""
 
 from __future__ import annotations
 
-import httpx
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
+import pytest
+
+from workhorse.errors import ConfigurationError
 from workhorse.web import list_api_keys, revoke_api_key
+from workhorse.web.origins import TRUSTED_ORIGINS_ENV, Origins
 from workhorse.web.sessions import SESSION_COOKIE
 
-from .conftest import Live
+from ._server import ServerProcess
+from .conftest import Live, serve
+from .test_cli import APP_MODULE, workhorse
 
 
 async def login(live: Live, token: str) -> tuple[httpx.AsyncClient, str]:
@@ -110,6 +120,44 @@ async def test_logout_ends_the_session(live_sqlite: Live) -> None:
     assert (await client.get("/jobs")).status_code == 401
 
 
+def replaying(live: Live, cookie: str, csrf: str) -> httpx.AsyncClient:
+    """A client sending a copy of a session cookie and its CSRF token."""
+    client = live.client(Origin=live.url, **{"X-CSRF-Token": csrf})
+    client.cookies.set(SESSION_COOKIE, cookie)
+    return client
+
+
+async def test_a_logged_out_cookie_replayed_is_refused(live_sqlite: Live) -> None:
+    token = await live_sqlite.key("acme")
+    client, csrf = await login(live_sqlite, token)
+    other, other_csrf = await login(live_sqlite, token)
+    copy = replaying(live_sqlite, client.cookies[SESSION_COOKIE], csrf)
+    job = {"task": "echo", "args": [1]}
+    assert (await copy.get("/jobs")).status_code == 200
+    assert (await copy.post("/jobs", json=job)).status_code == 201
+
+    logout = await client.post("/dashboard/logout", headers={"X-CSRF-Token": csrf})
+    assert logout.status_code == 204
+    for answer in (
+        await copy.get("/jobs"),
+        await copy.post("/jobs", json=job),
+        await copy.get("/dashboard/session"),
+        await copy.post("/dashboard/logout"),
+    ):
+        assert answer.status_code == 401, answer.text
+    assert len(await live_sqlite.app.list_jobs()) == 1
+    # Logging out ends that session only: the key's other session lives on...
+    other_copy = replaying(live_sqlite, other.cookies[SESSION_COOKIE], other_csrf)
+    assert (await other_copy.get("/jobs")).status_code == 200
+    # ...until the key is revoked, which ends every session of the key.
+    (key,) = await list_api_keys(live_sqlite.app)
+    assert await revoke_api_key(live_sqlite.app, key.id)
+    assert (await other_copy.get("/jobs")).status_code == 401
+    assert (await other_copy.post("/jobs", json=job)).status_code == 401
+    assert (await other_copy.get("/dashboard/session")).status_code == 401
+    assert len(await live_sqlite.app.list_jobs()) == 1
+
+
 async def test_dashboard_page_forbids_inline_code(live_sqlite: Live) -> None:
     client = live_sqlite.client()
     page = await client.get("/dashboard")
@@ -126,3 +174,98 @@ async def test_dashboard_page_forbids_inline_code(live_sqlite: Live) -> None:
     assert "innerHTML" not in script.text
     assert (await client.get("/dashboard/static/../api.py")).status_code == 404
     assert (await client.get("/dashboard/static/index.html")).status_code == 404
+
+
+PROXY_ORIGIN = "https://jobs.example.com"
+"""The browser's origin when a proxy in front rewrites Host to the server's address."""
+
+
+@pytest.fixture
+async def behind_proxy(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Live]:
+    """A server told that its dashboard is also reached as ``PROXY_ORIGIN``."""
+    async for served in serve(sqlite_url, tmp_path, trusted_origins=[PROXY_ORIGIN + "/"]):
+        yield served
+
+
+async def _dashboard_works_from(live: Live, **headers: str) -> bool:
+    """Log in and enqueue through the cookie, sending ``headers`` (Origin, Referer)."""
+    client = live.client(**headers)
+    login = await client.post("/dashboard/login", json={"api_key": await live.key("acme")})
+    if login.status_code != 200:
+        assert login.status_code == 403, login.text
+        return False
+    csrf = {"X-CSRF-Token": login.json()["csrf"]}
+    made = await client.post("/jobs", json={"task": "echo"}, headers=csrf)
+    assert made.status_code == 201, made.text
+    return True
+
+
+async def test_a_proxy_origin_works_only_once_trusted(
+    live_sqlite: Live, behind_proxy: Live
+) -> None:
+    assert not await _dashboard_works_from(live_sqlite, Origin=PROXY_ORIGIN)
+    refused = await live_sqlite.client(Origin=PROXY_ORIGIN).post(
+        "/dashboard/login", json={"api_key": await live_sqlite.key("acme")}
+    )
+    assert refused.json()["error"]["type"] == "csrf"
+
+    assert await _dashboard_works_from(behind_proxy, Origin=PROXY_ORIGIN)
+    assert await _dashboard_works_from(behind_proxy, Origin="HTTPS://Jobs.Example.com:443")
+    assert await _dashboard_works_from(behind_proxy, Referer=f"{PROXY_ORIGIN}/dashboard")
+    assert await _dashboard_works_from(behind_proxy, Origin=behind_proxy.url)
+    for other in (
+        "http://jobs.example.com",
+        "https://jobs.example.com:8443",
+        "https://evil.example",
+    ):
+        assert not await _dashboard_works_from(behind_proxy, Origin=other), other
+    # A session opened through the proxy still refuses a write from elsewhere.
+    client, csrf = await login(behind_proxy, await behind_proxy.key("acme"))
+    foreign = await client.post(
+        "/jobs",
+        json={"task": "echo"},
+        headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"},
+    )
+    assert foreign.status_code == 403
+    assert TRUSTED_ORIGINS_ENV in foreign.json()["error"]["message"]
+
+
+def test_trusted_origins_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TRUSTED_ORIGINS_ENV, f" {PROXY_ORIGIN}/, http://10.0.0.5:8080 ")
+    assert Origins().trusted == {PROXY_ORIGIN, "http://10.0.0.5:8080"}
+    assert Origins([]).trusted == frozenset(), "an explicit setting wins"
+    monkeypatch.delenv(TRUSTED_ORIGINS_ENV)
+    assert Origins().trusted == frozenset()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["jobs.example.com", "https://jobs.example.com/dashboard", "ftp://jobs.example.com", "*",
+     "https://user@jobs.example.com", "https://jobs.example.com?x=1", "https://:443"],
+)  # fmt: skip
+def test_a_malformed_trusted_origin_is_refused(origin: str) -> None:
+    with pytest.raises(ConfigurationError, match="must look like https://host"):
+        Origins([origin])
+
+
+@pytest.mark.slow
+def test_serve_takes_trusted_origins(tmp_path: Path, sqlite_url: str) -> None:
+    (tmp_path / "myjobs.py").write_text(APP_MODULE)
+    env = {"WORKHORSE_URL": sqlite_url}
+    created = workhorse("keys", "create", "--tenant", "acme", cwd=tmp_path, url=sqlite_url)
+    token = created.stdout.strip()
+    bad = workhorse("serve", "myjobs:app", "--trusted-origin", "jobs.example.com", cwd=tmp_path,
+                    url=sqlite_url)  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: trusted origin 'jobs.example.com' must look like")
+    trusted = ["--trusted-origin", "https://a.example", "--trusted-origin", PROXY_ORIGIN]
+    command = [sys.executable, "-m", "workhorse", "serve", "myjobs:app", *trusted]
+    server = ServerProcess(command, cwd=tmp_path, env=env, log=tmp_path / "serve.log").start()
+    try:
+        for origin, status in ((PROXY_ORIGIN, 200), ("https://evil.example", 403)):
+            answer = httpx.post(
+                f"{server.url}/dashboard/login", json={"api_key": token}, headers={"Origin": origin}
+            )
+            assert answer.status_code == status, answer.text
+    finally:
+        server.kill()

@@ -28,9 +28,10 @@ import httpx
 import pytest
 
 from workhorse import group
-from workhorse.backends.base import NewJob, Outcome, WorkerInfo, WorkflowRecord
+from workhorse.backends.base import JobFilter, NewJob, Outcome, WorkerInfo, WorkflowRecord
 from workhorse.jobs import JobError, JobRecord, JobState
 from workhorse.web import create_app
+from workhorse.webhooks.event import DELIVER_TASK
 
 from ._tasks import make_app
 from .conftest import Live
@@ -339,3 +340,23 @@ async def test_public_and_session_operations_show_no_tenant_data(world: World) -
         answer = await world.anonymous.request(method, path, headers=headers)
         assert answer.status_code < 400, (method, path, answer.text)
         assert "globex" not in answer.text, (method, path)
+
+
+async def test_no_key_can_enqueue_a_builtin_task(world: World) -> None:
+    """The webhook delivery task (and every ``workhorse.*`` name) is the stores' own: a
+    tenant that could enqueue it would choose the URL (any host the worker reaches) and
+    the event (another tenant's job id, a forged result)."""
+    await world.add_globex()
+    forged = {"id": world.globex_live, "state": "completed", "result": "forged"}
+    attack = {"task": DELIVER_TASK, "args": ["http://127.0.0.1:9/internal", forged]}
+    for client in (world.acme, world.admin):
+        for task in (DELIVER_TASK, "workhorse.anything"):
+            answer = await client.post("/jobs", json={**attack, "task": task})
+            assert answer.status_code == 422, answer.text
+            error = answer.json()["error"]
+            assert error["type"] == "unknown_task"
+            assert error["message"].startswith(f"no task named {task!r}")
+            assert DELIVER_TASK not in error["message"].removeprefix(f"no task named {task!r}")
+    store = await world.live.app.backend()
+    assert await store.job_list(filter=JobFilter(task=DELIVER_TASK)) == []
+    assert await store.webhook_delivery_list(job_id=world.globex_live) == []

@@ -8,10 +8,11 @@ import orjson
 import pytest
 
 from webhook_receiver import receiving
-from workhorse import Backoff, Retry, Workhorse
+from workhorse import Backoff, JobState, Retry, Workhorse
 from workhorse.webhooks import SIGNATURE_HEADER, verify_signature
+from workhorse.webhooks.event import DELIVER_TASK, WEBHOOK_EVENT, WEBHOOK_FOR, WEBHOOK_URL
 
-from ._support import eventually
+from ._support import eventually, job_in_state
 
 QUICK_RETRY = Retry(max_attempts=10, backoff=Backoff(base=0.05, factor=1.0, max=0.05, jitter=0))
 
@@ -122,6 +123,57 @@ async def test_an_unreachable_receiver_is_logged_and_retried(app: Workhorse) -> 
         )
     assert log[0].status_code is None
     assert "ConnectError" in (log[0].error or "")
+
+
+async def test_a_forged_delivery_job_sends_nothing_and_logs_nothing(app: Workhorse) -> None:
+    """A delivery reads the URL and the event from what the store recorded when the job
+    ended, for a job of its own tenant: delivery jobs made by hand, with chosen
+    arguments or even chosen meta, send nothing and log nothing under anybody's job."""
+    with receiving() as receiver:
+
+        @app.task(name="tests.noop", webhook=receiver.url)
+        def noop() -> None: ...
+
+        await app.webhooks.create_secret("acme")
+        await app.webhooks.create_secret("globex")
+        deliver = app.get_task(DELIVER_TASK)
+        async with app.worker():
+            victim = await noop.options(tenant="globex").enqueue()
+            own = await noop.options(tenant="acme").enqueue()
+            genuine = await receiver.wait_for(2)
+            forged = {"id": victim.id, "tenant": "globex", "state": "completed", "result": "x"}
+            recorded = {WEBHOOK_FOR: victim.id, WEBHOOK_URL: receiver.url}
+            attempts = [
+                # The arguments the delivery task once trusted.
+                deliver.options(tenant="acme").call(receiver.url, forged),
+                # The store's own record, copied for another tenant's job.
+                deliver.options(
+                    tenant="acme",
+                    meta={**recorded, WEBHOOK_EVENT: {**forged, "tenant": "acme"}},
+                ).call(),
+                # One's own job, sent somewhere its webhook does not point.
+                deliver.options(
+                    tenant="acme",
+                    meta={
+                        WEBHOOK_FOR: own.id,
+                        WEBHOOK_URL: "http://127.0.0.1:9/internal",
+                        WEBHOOK_EVENT: {"id": own.id, "tenant": "acme", "state": "completed"},
+                    },
+                ).call(),
+            ]
+            made = await app.enqueue_many(attempts)
+            ended = [await job_in_state(app, job.id, JobState.FAILED) for job in made]
+    assert len(receiver.requests) == len(genuine) == 2
+    assert {orjson.loads(r.body)["id"] for r in receiver.requests} == {victim.id, own.id}
+    for job in ended:
+        assert job.attempt == 1, "a refused delivery is not retried"
+        assert job.error is not None
+        assert "nothing sent" in job.error.message
+    forged_ids = {job.id for job in made}
+    for reported in (victim.id, own.id):
+        log = await app.webhooks.deliveries(reported)
+        assert [a.status_code for a in log] == [204]
+        assert not forged_ids & {a.delivery_job_id for a in log}
 
 
 def test_webhook_urls_must_be_http(app: Workhorse) -> None:

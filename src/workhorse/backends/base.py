@@ -607,6 +607,20 @@ class Backend(abc.ABC):
     async def api_key_revoke(self, *, key_id: str, now: datetime | None = None) -> bool:
         """Mark a key revoked (the row stays). False if no unrevoked key has this id."""
 
+    # -- dashboard sessions ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def session_revoke(
+        self, *, session_id: str, expires_at: datetime, now: datetime | None = None
+    ) -> None:
+        """Record that dashboard session ``session_id``, valid until ``expires_at``, has
+        ended (a logout); recording it again changes nothing. Records of sessions
+        expired by ``now`` are deleted on the way: those are refused anyway."""
+
+    @abc.abstractmethod
+    async def session_revoked(self, *, session_id: str) -> bool:
+        """True if session ``session_id`` was ended by :meth:`session_revoke`."""
+
     # -- periodic jobs, limits and webhooks (issue 5) ---------------------------------
 
     @abc.abstractmethod

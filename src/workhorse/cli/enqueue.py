@@ -10,6 +10,7 @@ from workhorse import serialization
 from workhorse.cli._app import AppOption, UrlOption, require_app, run
 from workhorse.cli._errors import CliError
 from workhorse.cli._output import console, note
+from workhorse.reserved import enqueueable_task
 
 
 def enqueue_command(
@@ -48,11 +49,12 @@ def enqueue_command(
     app: AppOption = None,
     url: UrlOption = None,
 ) -> None:
-    """Enqueue a job and print its id (on stdout, alone, for scripts)."""
+    """Enqueue a job and print its id (on stdout, alone, for scripts). Tasks named
+    workhorse.* are workhorse's own and cannot be enqueued."""
     positional = _json_option("--args", args, list, "array")
     keywords = _json_option("--kwargs", kwargs, dict, "object")
     found = require_app(app, url, why="enqueue")
-    found.get_task(task)  # fail before touching the store
+    enqueueable_task(found, task)  # fail before touching the store
     job = run(
         found,
         lambda wh: wh.enqueue(

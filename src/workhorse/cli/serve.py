@@ -39,6 +39,16 @@ def serve_command(
         int,
         typer.Option("--max-payload", metavar="BYTES", help="Largest request body accepted."),
     ] = 256 * 1024,
+    trusted_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-origin",
+            metavar="ORIGIN",
+            help="An origin the dashboard accepts besides its own host, e.g. "
+            "https://jobs.example.com behind a proxy that rewrites Host (repeatable; "
+            "default $WORKHORSE_TRUSTED_ORIGINS, comma-separated).",
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", metavar="LEVEL", help=f"One of {', '.join(_LOG_LEVELS)}.")
     ] = "info",
@@ -58,7 +68,11 @@ def serve_command(
     from workhorse.web import create_app, run_server
 
     api = create_app(
-        found, with_worker=with_worker, concurrency=concurrency, max_payload_bytes=max_payload
+        found,
+        with_worker=with_worker,
+        concurrency=concurrency,
+        max_payload_bytes=max_payload,
+        trusted_origins=trusted_origin,
     )
     worker = " with a worker" if with_worker else ""
     err_console.print(

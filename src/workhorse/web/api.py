@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,11 +22,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from workhorse.backends.base import JobFilter
 from workhorse.errors import JobStateError
 from workhorse.jobs import JobRecord, JobState
+from workhorse.reserved import enqueueable_task
 from workhorse.web.auth import ApiKeyAuthenticator, Authenticator, Principal
 from workhorse.web.errors import ApiError, response_for
 from workhorse.web.guard import Guard, Reader, Writer
 from workhorse.web.lifespan import WorkerLifespan, WorkerProbe, store_lifespan, worker_alive
 from workhorse.web.metrics import Metrics
+from workhorse.web.origins import Origins
 from workhorse.web.routing import DEFAULT_MAX_PAYLOAD_BYTES, route_class
 from workhorse.web.schedules import install_schedule_routes
 from workhorse.web.schemas import (
@@ -45,7 +47,7 @@ from workhorse.web.schemas import (
     WorkerOut,
     as_utc,
 )
-from workhorse.web.sessions import SessionCodec
+from workhorse.web.sessions import SessionCodec, Sessions
 from workhorse.web.stats import throughput
 from workhorse.web.webhooks import install_webhook_routes
 from workhorse.web.workflows import install_workflow_routes
@@ -118,6 +120,7 @@ class _Routes:
             raise ApiError(403, "forbidden", "this API key can only enqueue for its own tenant")
         else:
             tenant = principal.tenant
+        enqueueable_task(self.app, body.task)
         job = await self.app.enqueue(
             body.task,
             args=body.args,
@@ -240,6 +243,7 @@ def create_router(
     dashboard: bool = True,
     metrics: bool = True,
     session_secret: str | bytes | None = None,
+    trusted_origins: Iterable[str] | None = None,
 ) -> APIRouter:
     """The workhorse API as a router to mount in your FastAPI app::
 
@@ -250,11 +254,13 @@ def create_router(
     (a :class:`WorkerLifespan` or a worker) makes ``/readyz`` fail while it is not
     running; ``dashboard`` and ``metrics`` add ``/dashboard`` and ``/metrics``;
     ``session_secret`` signs dashboard sessions (default ``$WORKHORSE_SESSION_SECRET``,
-    else random per process).
+    else random per process); ``trusted_origins`` (default ``$WORKHORSE_TRUSTED_ORIGINS``,
+    comma-separated) are origins such as ``https://jobs.example.com`` that the dashboard
+    accepts besides its own host, for a reverse proxy that rewrites ``Host``.
     """
     authenticator = auth if auth is not None else ApiKeyAuthenticator(app)
-    sessions = SessionCodec(session_secret)
-    guard = Guard(authenticator, sessions)
+    sessions = Sessions(app, SessionCodec(session_secret))
+    guard = Guard(authenticator, sessions, Origins(trusted_origins))
     job_metrics = Metrics(app, stale_after=app.settings.lease, worker=worker)
     routes = _Routes(app, worker, job_metrics)
     router = APIRouter(route_class=route_class(max_payload_bytes, guard), responses=_ERRORS)
@@ -262,7 +268,8 @@ def create_router(
     @router.post("/jobs", status_code=201, tags=["jobs"], summary="Enqueue a job")
     async def create_job(body: JobCreate, principal: Writer, response: Response) -> JobOut:
         """Enqueue a registered task. 201 with the new job; 200 with the existing job
-        when a live job of this tenant holds ``unique_key``; 422 for an unknown task."""
+        when a live job of this tenant holds ``unique_key``; 422 for an unknown task
+        (and for workhorse's own ``workhorse.*`` tasks, which only the stores enqueue)."""
         return await routes.create_job(body, principal, response)
 
     @router.get("/jobs", tags=["jobs"], summary="List jobs")
@@ -383,11 +390,13 @@ def create_app(
     auth: Authenticator | None = None,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     session_secret: str | bytes | None = None,
+    trusted_origins: Iterable[str] | None = None,
     title: str = "workhorse",
 ) -> FastAPI:
     """A standalone FastAPI app serving the API, the dashboard and ``/metrics``
     (``workhorse serve``). ``with_worker`` also runs a worker in the server's process,
-    started and drained by the app's lifespan."""
+    started and drained by the app's lifespan; the other options are
+    :func:`create_router`'s."""
     from workhorse import __version__
 
     lifespan: WorkerLifespan | None = None
@@ -411,6 +420,7 @@ def create_app(
             max_payload_bytes=max_payload_bytes,
             worker=lifespan,
             session_secret=session_secret,
+            trusted_origins=trusted_origins,
         )
     )
     api.add_exception_handler(StarletteHTTPException, _http_error)

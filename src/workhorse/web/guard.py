@@ -14,7 +14,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from workhorse.web.auth import Authenticator, Principal
 from workhorse.web.errors import ApiError
-from workhorse.web.sessions import SESSION_COOKIE, SessionCodec, csrf_problem
+from workhorse.web.origins import Origins
+from workhorse.web.sessions import SESSION_COOKIE, Sessions, csrf_problem
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="workhorse"'}
 _STATE_KEY = "workhorse_principal"
@@ -40,9 +41,10 @@ def bearer_token(request: Request) -> str | None:
 class Guard:
     """Resolves the principal of each request; its methods are FastAPI dependencies."""
 
-    def __init__(self, authenticator: Authenticator, sessions: SessionCodec) -> None:
+    def __init__(self, authenticator: Authenticator, sessions: Sessions, origins: Origins) -> None:
         self.authenticator = authenticator
         self.sessions = sessions
+        self.origins = origins
 
     async def principal(self, request: Request) -> Principal:
         """Any valid credential (a cookie-authenticated write must pass the CSRF check).
@@ -61,13 +63,13 @@ class Guard:
             if found is None:
                 raise _unauthorized("invalid or revoked API key")
             return found
-        session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
+        session = await self.sessions.read(request.cookies.get(SESSION_COOKIE))
         if session is None:
             raise _unauthorized("authentication required: send 'Authorization: Bearer <api key>'")
         found = await self.authenticator.resume(session.ref)
         if found is None:
             raise _unauthorized("the session's API key was revoked; log in again")
-        problem = csrf_problem(request, session)
+        problem = csrf_problem(request, session, self.origins)
         if problem is not None:
             raise ApiError(403, "csrf", problem)
         return found

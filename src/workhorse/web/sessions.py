@@ -1,10 +1,13 @@
 """Dashboard sessions: a signed cookie that remembers which API key logged in, and the
 CSRF checks that go with cookie authentication.
 
-The cookie holds the key's hash, a CSRF token and an expiry, signed with HMAC-SHA256.
-It is ``HttpOnly`` and ``SameSite=Strict`` (and ``Secure`` over HTTPS). A state-changing
-request that authenticates by cookie must also carry the CSRF token in the
-``X-CSRF-Token`` header and an ``Origin`` (or ``Referer``) of this very host.
+The cookie holds a session id, the key's hash, a CSRF token and an expiry, signed with
+HMAC-SHA256. It is ``HttpOnly`` and ``SameSite=Strict`` (and ``Secure`` over HTTPS). A
+logout records the session id in the store, so the cookie is refused from then on even
+if it was copied; revoking the API key ends its sessions too. A state-changing request
+that authenticates by cookie must also carry the CSRF token in the ``X-CSRF-Token``
+header and an ``Origin`` (or ``Referer``) of this very host or a trusted origin (see
+:mod:`workhorse.web.origins`).
 """
 
 from __future__ import annotations
@@ -16,10 +19,16 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import orjson
 from fastapi import Request, Response
+
+from workhorse.web.origins import TRUSTED_ORIGINS_ENV, Origins
+
+if TYPE_CHECKING:
+    from workhorse.app import Workhorse
 
 SESSION_COOKIE = "workhorse_session"
 CSRF_HEADER = "x-csrf-token"
@@ -31,6 +40,8 @@ SECRET_ENV = "WORKHORSE_SESSION_SECRET"  # noqa: S105 - a variable name
 class Session:
     """A logged-in dashboard session."""
 
+    id: str
+    """Names the session in the store's record of ended sessions."""
     ref: str
     """The authenticator's reference to the credential (the API key's hash)."""
     csrf: str
@@ -68,9 +79,13 @@ class SessionCodec:
         """A new session for ``ref``: the cookie value and what it holds."""
         moment = time.time() if now is None else now
         session = Session(
-            ref=ref, csrf=secrets.token_urlsafe(24), expires=int(moment) + self.max_age
+            id=secrets.token_urlsafe(16),
+            ref=ref,
+            csrf=secrets.token_urlsafe(24),
+            expires=int(moment) + self.max_age,
         )
-        payload = _b64(orjson.dumps({"r": session.ref, "c": session.csrf, "e": session.expires}))
+        fields = {"i": session.id, "r": session.ref, "c": session.csrf, "e": session.expires}
+        payload = _b64(orjson.dumps(fields))
         return f"{payload}.{self._sign(payload)}", session
 
     def read(self, value: str | None, *, now: float | None = None) -> Session | None:
@@ -82,7 +97,12 @@ class SessionCodec:
             return None
         try:
             data = orjson.loads(_unb64(payload))
-            session = Session(ref=str(data["r"]), csrf=str(data["c"]), expires=int(data["e"]))
+            session = Session(
+                id=str(data["i"]),
+                ref=str(data["r"]),
+                csrf=str(data["c"]),
+                expires=int(data["e"]),
+            )
         except (ValueError, KeyError, TypeError):
             return None
         if session.expires < (time.time() if now is None else now):
@@ -112,6 +132,34 @@ class SessionCodec:
         )
 
 
+class Sessions:
+    """The dashboard sessions of one router: cookies from ``codec``, ended ones recorded
+    in ``app``'s store. If the store cannot be reached, cookie requests fail (and
+    logouts report the error) rather than trust a session that may have ended."""
+
+    def __init__(self, app: Workhorse, codec: SessionCodec) -> None:
+        self._app = app
+        self.codec = codec
+
+    def issue(self, ref: str) -> tuple[str, Session]:
+        """A new session for ``ref``: the cookie value and what it holds."""
+        return self.codec.issue(ref)
+
+    async def read(self, value: str | None) -> Session | None:
+        """The live session in a cookie value; None if absent, forged, expired or ended."""
+        session = self.codec.read(value)
+        if session is None:
+            return None
+        store = await self._app.backend()
+        return None if await store.session_revoked(session_id=session.id) else session
+
+    async def end(self, session: Session) -> None:
+        """End ``session``: its cookie is refused from now on, wherever it was copied."""
+        store = await self._app.backend()
+        until = datetime.fromtimestamp(session.expires, UTC)
+        await store.session_revoke(session_id=session.id, expires_at=until)
+
+
 def cookie_path(request: Request) -> str:
     """The path the workhorse routes live under (everything before ``/dashboard``)."""
     path = request.url.path
@@ -120,22 +168,15 @@ def cookie_path(request: Request) -> str:
     return base or "/"
 
 
-def same_origin(request: Request) -> bool:
-    """True if the request's ``Origin`` (or, without one, ``Referer``) is this host."""
-    source = request.headers.get("origin") or request.headers.get("referer")
-    if not source or source == "null":
-        return False
-    parts = urlsplit(source)
-    host = request.headers.get("host", "")
-    return bool(parts.netloc) and parts.netloc == host and parts.scheme in {"http", "https"}
-
-
-def csrf_problem(request: Request, session: Session) -> str | None:
+def csrf_problem(request: Request, session: Session, origins: Origins) -> str | None:
     """Why a state-changing, cookie-authenticated request must be refused, or None."""
     if request.method in SAFE_METHODS:
         return None
-    if not same_origin(request):
-        return "cross-site request refused: Origin or Referer must be this host"
+    if not origins.allows(request):
+        return (
+            "cross-site request refused: Origin or Referer must be this host or a trusted "
+            f"origin (behind a proxy, set {TRUSTED_ORIGINS_ENV})"
+        )
     token = request.headers.get(CSRF_HEADER, "")
     if not token or not hmac.compare_digest(token.encode(), session.csrf.encode()):
         return "missing or wrong CSRF token (send the X-CSRF-Token header)"

@@ -2,6 +2,8 @@
 webhook settings, secrets and delivery log (``app.webhooks``).
 
 A delivery POSTs the job's outcome as JSON, signed with the secret of the job's tenant.
+It sends what the store recorded when the job ended, to the job's own webhook URL, and
+ignores its arguments (see :mod:`workhorse.webhooks.orders`).
 Any answer but a 2xx (redirects included: they are not followed), a timeout or a
 connection error fails the attempt, which is logged and retried with backoff. Delivery
 is at least once: a receiver that answered 2xx to a delivery whose worker died before
@@ -10,6 +12,7 @@ storing the outcome gets it again, with the same ``X-Workhorse-Delivery`` id.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from workhorse.backends.base import WebhookDelivery
@@ -17,6 +20,7 @@ from workhorse.context import current_job
 from workhorse.errors import MissingDependencyError, WorkhorseError
 from workhorse.retry import Backoff, Retry
 from workhorse.webhooks.event import DELIVER_TASK, DELIVERY_ATTEMPTS, body
+from workhorse.webhooks.orders import RefusedDelivery, read_order
 from workhorse.webhooks.signing import SIGNATURE_HEADER, new_secret, sign
 
 if TYPE_CHECKING:
@@ -25,7 +29,9 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 10.0
 """Seconds a receiver has to answer."""
 DEFAULT_RETRY = Retry(
-    max_attempts=DELIVERY_ATTEMPTS, backoff=Backoff(base=2.0, factor=3.0, max=3600.0)
+    max_attempts=DELIVERY_ATTEMPTS,
+    backoff=Backoff(base=2.0, factor=3.0, max=3600.0),
+    give_up_on=(RefusedDelivery,),
 )
 """2, 6, 18, 54 seconds... up to an hour apart: some two and a half hours in all."""
 DELIVERY_HEADER = "X-Workhorse-Delivery"
@@ -48,7 +54,7 @@ class Webhooks:
         """Change how deliveries are retried (attempts beyond ten are not granted) and
         how long a receiver has to answer."""
         if retry is not None:
-            self.task.retry = retry
+            self.task.retry = _refusals_final(retry)
         if timeout is not None:
             if timeout <= 0:
                 raise ValueError("the webhook timeout must be positive")
@@ -66,12 +72,14 @@ class Webhooks:
         """The delivery attempts of ``job_id``'s webhooks, oldest first."""
         return await (await self._app.backend()).webhook_delivery_list(job_id=job_id)
 
-    async def _deliver(self, url: str, event: dict[str, Any]) -> dict[str, int]:
-        """Send ``event`` to ``url`` once; log the attempt; raise if not accepted."""
+    async def _deliver(self, *_args: Any, **_kwargs: Any) -> dict[str, int]:
+        """Send the recorded event of this delivery job once; log the attempt; raise if
+        not accepted. Arguments are ignored: whoever enqueues chooses them."""
         ctx = current_job()
         store = await self._app.backend()
+        order = await read_order(store, ctx.job_id)
         attempt = WebhookDelivery(
-            job_id=int(event["id"]), delivery_job_id=ctx.job_id, url=url, attempt=ctx.attempt
+            job_id=order.job_id, delivery_job_id=ctx.job_id, url=order.url, attempt=ctx.attempt
         )
         secret = await store.webhook_secret_get(tenant=ctx.tenant)
         if secret is None:
@@ -81,18 +89,18 @@ class Webhooks:
                 attempt,
                 f"no webhook secret for {who}: create one with 'workhorse webhooks secret{flag}'",
             )
-        content = body(event)
+        content = body(order.event)
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(secret, content),
             DELIVERY_HEADER: str(ctx.job_id),
-            EVENT_HEADER: f"job.{event.get('state')}",
+            EVENT_HEADER: f"job.{order.event.get('state')}",
         }
         httpx = _httpx()
         try:
             async with (
                 httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client,
-                client.stream("POST", url, content=content, headers=headers) as response,
+                client.stream("POST", order.url, content=content, headers=headers) as response,
             ):
                 status = response.status_code
         except httpx.HTTPError as exc:
@@ -110,6 +118,13 @@ class Webhooks:
             delivery=_with(attempt, status_code=status, error=error)
         )
         raise WebhookDeliveryError(f"webhook to {attempt.url}: {error}")
+
+
+def _refusals_final(retry: Retry) -> Retry:
+    """``retry``, never retrying a refused delivery (it would be refused again)."""
+    if RefusedDelivery in retry.give_up_on:
+        return retry
+    return dataclasses.replace(retry, give_up_on=(*retry.give_up_on, RefusedDelivery))
 
 
 def _with(

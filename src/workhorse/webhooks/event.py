@@ -1,8 +1,9 @@
 """What a webhook delivery carries: the finished job's outcome, as a JSON body.
 
-The stores snapshot the outcome into the delivery job's arguments when the job ends
-(SQL stores in a trigger, the memory store in Python), so the body says what happened
-then, whatever happens to the job later. Stores keep times differently (epoch seconds,
+The stores snapshot the outcome and the URL into the delivery job's meta when the job
+ends (SQL stores in a trigger, the memory store in Python), so the body says what
+happened then, whatever happens to the job later. Meta, unlike arguments, cannot be set
+through the API or the CLI. Stores keep times differently (epoch seconds,
 ISO text, datetimes): :func:`body` writes them all as ISO 8601 in UTC.
 """
 
@@ -23,6 +24,10 @@ WEBHOOK = "webhook"
 """The job meta entry naming the URL to notify."""
 WEBHOOK_FOR = "webhook_for"
 """The delivery job's meta entry naming the job it reports on."""
+WEBHOOK_URL = "webhook_url"
+"""The delivery job's meta entry holding the URL to POST to (the job's webhook)."""
+WEBHOOK_EVENT = "webhook_event"
+"""The delivery job's meta entry holding the event: the job's outcome when it ended."""
 
 _TIMES = ("created_at", "started_at", "finished_at")
 

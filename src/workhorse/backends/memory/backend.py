@@ -29,6 +29,7 @@ from workhorse.backends.memory.limits import MemoryLimits
 from workhorse.backends.memory.registry import MemoryRegistry
 from workhorse.backends.memory.rows import StoredJob, encode_new_job, utc
 from workhorse.backends.memory.scheduling import MemorySchedules
+from workhorse.backends.memory.sessions import MemorySessions
 from workhorse.backends.memory.unique import refuse_duplicates, replace_waiting
 from workhorse.backends.memory.webhooks import MemoryWebhooks
 from workhorse.backends.memory.workflows import MemoryWorkflows
@@ -46,6 +47,7 @@ _OUTCOME_STATES = frozenset(
 class MemoryBackend(
     MemoryRegistry,
     MemoryApiKeys,
+    MemorySessions,
     MemorySchedules,
     MemoryLimits,
     MemoryWebhooks,

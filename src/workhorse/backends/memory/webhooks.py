@@ -12,7 +12,15 @@ from workhorse.backends.base import NewJob, WebhookDelivery
 from workhorse.backends.memory.rows import StoredJob, utc
 from workhorse.backends.memory.table import JobTable
 from workhorse.serialization import dumps, loads
-from workhorse.webhooks.event import DELIVER_TASK, DELIVERY_ATTEMPTS, WEBHOOK, WEBHOOK_FOR, snapshot
+from workhorse.webhooks.event import (
+    DELIVER_TASK,
+    DELIVERY_ATTEMPTS,
+    WEBHOOK,
+    WEBHOOK_EVENT,
+    WEBHOOK_FOR,
+    WEBHOOK_URL,
+    snapshot,
+)
 
 
 class MemoryWebhooks:
@@ -49,14 +57,14 @@ class MemoryWebhooks:
         )
         delivery = NewJob(
             task=DELIVER_TASK,
-            kwargs=dumps({"url": url, "event": event}),
             queue=job.queue,
             priority=job.priority,
             max_attempts=DELIVERY_ATTEMPTS,
             tenant=job.tenant,
         )
         now = job.finished_at or utc(None)
-        cast(JobTable, self)._insert(delivery, "{}", dumps({WEBHOOK_FOR: job.id}), now)
+        meta = {WEBHOOK_FOR: job.id, WEBHOOK_URL: url, WEBHOOK_EVENT: event}
+        cast(JobTable, self)._insert(delivery, "{}", dumps(meta), now)
 
     async def webhook_secret_set(
         self, *, tenant: str | None, secret: str, now: datetime | None = None

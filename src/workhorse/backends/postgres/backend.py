@@ -31,7 +31,7 @@ from workhorse.backends.base import (
     WorkerInfo,
     WorkerRecord,
 )
-from workhorse.backends.postgres import api_keys
+from workhorse.backends.postgres import api_keys, dashboard_sessions
 from workhorse.backends.postgres.config import parse_config
 from workhorse.backends.postgres.inserting import insert_jobs
 from workhorse.backends.postgres.limits import PostgresLimits
@@ -419,6 +419,20 @@ class PostgresBackend(
     async def api_key_revoke(self, *, key_id: str, now: datetime | None = None) -> bool:
         """Mark a live key revoked."""
         return await api_keys.revoke(self._pool, self._sql, key_id=key_id, now=now)
+
+    # -- dashboard sessions ------------------------------------------------------------
+
+    async def session_revoke(
+        self, *, session_id: str, expires_at: datetime, now: datetime | None = None
+    ) -> None:
+        """Remember that a session ended; forget those expired by ``now``."""
+        await dashboard_sessions.revoke(
+            self._pool, self._sql, session_id=session_id, expires_at=expires_at, now=now
+        )
+
+    async def session_revoked(self, *, session_id: str) -> bool:
+        """True if the session ended."""
+        return await dashboard_sessions.revoked(self._pool, self._sql, session_id=session_id)
 
 
 def _queue_stats(rows: list[DictRow]) -> list[QueueStats]:

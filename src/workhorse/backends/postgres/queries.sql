@@ -688,6 +688,21 @@ SET revoked_at = coalesce(%(now)s::timestamptz, now())
 WHERE id = %(key_id)s AND revoked_at IS NULL
 RETURNING id
 
+-- name: session_revoke
+-- Ended dashboard sessions (migration 0006). Records of sessions expired by now go on
+-- the way: the cookie is refused by then anyway.
+WITH pruned AS (
+    DELETE FROM {schema}.workhorse_session_revocations
+    WHERE expires_at < coalesce(%(now)s::timestamptz, now())
+)
+INSERT INTO {schema}.workhorse_session_revocations (session_id, expires_at)
+VALUES (%(session_id)s, %(expires_at)s)
+ON CONFLICT (session_id) DO NOTHING
+
+-- name: session_revoked
+SELECT 1 AS revoked FROM {schema}.workhorse_session_revocations
+WHERE session_id = %(session_id)s
+
 
 -- ===== periodic jobs, limits and webhooks (issue 5, migration 0004) =====
 

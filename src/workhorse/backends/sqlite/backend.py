@@ -25,11 +25,18 @@ from workhorse.backends.base import (
     WorkerInfo,
     WorkerRecord,
 )
-from workhorse.backends.sqlite import api_keys, job_reads, job_writes, schema, workers
+from workhorse.backends.sqlite import (
+    api_keys,
+    dashboard_sessions,
+    job_reads,
+    job_writes,
+    schema,
+    workers,
+)
 from workhorse.backends.sqlite.config import SQLiteSettings, parse_settings
 from workhorse.backends.sqlite.connection import Database
 from workhorse.backends.sqlite.limits import SQLiteLimits
-from workhorse.backends.sqlite.rows import claimed_jobs, clock, insert_params
+from workhorse.backends.sqlite.rows import claimed_jobs, clock, insert_params, to_epoch
 from workhorse.backends.sqlite.scheduling import SQLiteSchedules
 from workhorse.backends.sqlite.statements import (
     QUERIES,
@@ -347,3 +354,22 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
     async def api_key_revoke(self, *, key_id: str, now: datetime | None = None) -> bool:
         """Mark a live key revoked."""
         return await self._db.write(partial(api_keys.revoke, key_id=key_id, now=clock(now)))
+
+    # -- dashboard sessions ------------------------------------------------------------
+
+    async def session_revoke(
+        self, *, session_id: str, expires_at: datetime, now: datetime | None = None
+    ) -> None:
+        """Remember that a session ended; forget those expired by ``now``."""
+        await self._db.write(
+            partial(
+                dashboard_sessions.revoke,
+                session_id=session_id,
+                expires_at=to_epoch(expires_at),
+                now=clock(now),
+            )
+        )
+
+    async def session_revoked(self, *, session_id: str) -> bool:
+        """True if the session ended."""
+        return await self._db.read(partial(dashboard_sessions.revoked, session_id=session_id))

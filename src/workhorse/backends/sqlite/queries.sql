@@ -417,6 +417,19 @@ UPDATE workhorse_api_keys
 SET revoked_at = :now
 WHERE id = :key_id AND revoked_at IS NULL
 
+-- name: session_prune
+-- Ended dashboard sessions (migration 0006): a record outlives its session's expiry
+-- for no purpose, the cookie being refused by then anyway.
+DELETE FROM workhorse_session_revocations WHERE expires_at < :now
+
+-- name: session_revoke
+INSERT INTO workhorse_session_revocations (session_id, expires_at)
+VALUES (:session_id, :expires_at)
+ON CONFLICT (session_id) DO NOTHING
+
+-- name: session_revoked
+SELECT 1 FROM workhorse_session_revocations WHERE session_id = :session_id
+
 
 -- ===== periodic jobs, limits and webhooks (issue 5, migration 0004) =====
 

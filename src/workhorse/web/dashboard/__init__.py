@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from workhorse.web.auth import Principal
 from workhorse.web.errors import ApiError
 from workhorse.web.guard import Guard, Reader, guard_of
-from workhorse.web.sessions import SESSION_COOKIE, Session, SessionCodec, same_origin
+from workhorse.web.sessions import SESSION_COOKIE, Session, Sessions
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -68,7 +68,7 @@ def _info(principal: Principal, session: Session) -> SessionInfo:
 async def current_session(request: Request) -> tuple[Principal, Session]:
     """Dependency: the logged-in dashboard session (401 without one)."""
     guard = guard_of(request)
-    session = guard.sessions.read(request.cookies.get(SESSION_COOKIE))
+    session = await guard.sessions.read(request.cookies.get(SESSION_COOKIE))
     principal = None if session is None else await guard.authenticator.resume(session.ref)
     if session is None or principal is None:
         raise ApiError(401, "unauthorized", "not logged in")
@@ -78,7 +78,7 @@ async def current_session(request: Request) -> tuple[Principal, Session]:
 CurrentSession = Annotated[tuple[Principal, Session], Depends(current_session)]
 
 
-def install_dashboard(router: APIRouter, guard: Guard, sessions: SessionCodec) -> None:
+def install_dashboard(router: APIRouter, guard: Guard, sessions: Sessions) -> None:
     """Add ``/dashboard`` (the page, its assets, login, logout, session) to ``router``."""
 
     @router.get("/dashboard", include_in_schema=False)
@@ -98,7 +98,7 @@ def install_dashboard(router: APIRouter, guard: Guard, sessions: SessionCodec) -
     @router.post("/dashboard/login", tags=["dashboard"], summary="Open a dashboard session")
     async def login(body: Login, request: Request) -> JSONResponse:
         """Exchange an API key for a session cookie (same-origin requests only)."""
-        if not same_origin(request):
+        if not guard.origins.allows(request):
             raise ApiError(403, "csrf", "cross-site login refused")
         principal = await guard.authenticator.authenticate(body.api_key.strip())
         if principal is None:
@@ -107,7 +107,7 @@ def install_dashboard(router: APIRouter, guard: Guard, sessions: SessionCodec) -
         response = JSONResponse(
             _info(principal, session).model_dump(), headers={"Cache-Control": "no-store"}
         )
-        sessions.set_cookie(response, request, cookie)
+        sessions.codec.set_cookie(response, request, cookie)
         return response
 
     @router.get("/dashboard/session", tags=["dashboard"], summary="The current session")
@@ -117,7 +117,11 @@ def install_dashboard(router: APIRouter, guard: Guard, sessions: SessionCodec) -
 
     @router.post("/dashboard/logout", tags=["dashboard"], summary="End the session")
     async def logout(request: Request, principal: Reader) -> Response:
-        """Drop the session cookie (needs the CSRF token)."""
+        """End the session (needs the CSRF token): its cookie is dropped, and refused
+        from now on even if a copy of it is replayed."""
+        session = await sessions.read(request.cookies.get(SESSION_COOKIE))
+        if session is not None:
+            await sessions.end(session)
         response = Response(status_code=204)
-        sessions.clear_cookie(response, request)
+        sessions.codec.clear_cookie(response, request)
         return response

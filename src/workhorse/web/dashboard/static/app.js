@@ -16,7 +16,9 @@
   let nextCursor = null;
   let selectedId = null;
   let tick = 0;
-  let timer = null;
+  let timer = null;      // the next scheduled refresh
+  let refreshing = false; // a refresh is awaiting its requests
+  let again = false;     // something asked for a refresh meanwhile: run one when it ends
   const drawn = {};      // section -> JSON last drawn (redraw only on change)
 
   const $ = (id) => document.getElementById(id);
@@ -116,6 +118,7 @@
   function showLogin() {
     session = null;
     stopPolling();
+    closeDetail();
     $("main-view").hidden = true;
     $("logout").hidden = true;
     $("who").textContent = "";
@@ -166,8 +169,28 @@
     timer = null;
   }
 
+  // One chain of refreshes at a time: each schedules the next when it ends. A refresh
+  // asked for while one is in flight (a click, a filter) only marks "again", so no
+  // second chain can start and outlive the first.
   async function refresh() {
-    timer = null;
+    stopPolling();
+    if (refreshing) {
+      again = true;
+      return;
+    }
+    refreshing = true;
+    again = false;
+    try {
+      await refreshOnce();
+    } finally {
+      refreshing = false;
+    }
+    if (!session) return;
+    if (again) refresh();
+    else timer = setTimeout(refresh, POLL_MS);
+  }
+
+  async function refreshOnce() {
     try {
       const jobsPath = "/jobs?" + jobQuery().toString();
       const tasks = [
@@ -181,16 +204,12 @@
       $("live").className = "live on";
     } catch (err) {
       $("live").className = "live off";
-      if (err instanceof HttpError && err.status === 401) return;
     }
     tick += 1;
-    if (session) timer = setTimeout(refresh, POLL_MS);
   }
 
   function refreshSoon() {
-    if (!session) return;
-    stopPolling();
-    refresh();
+    if (session) refresh();
   }
 
   // -- queues --------------------------------------------------------------------
@@ -278,18 +297,29 @@
 
   function jobQuery() {
     const query = new URLSearchParams({ limit: "25" });
-    for (const [key, value] of Object.entries(filters)) if (value) query.set(key, value);
+    for (const [key, value] of Object.entries(filters)) {
+      if (Array.isArray(value)) value.forEach((item) => query.append(key, item));
+      else if (value) query.set(key, value);
+    }
     const before = cursors[cursors.length - 1];
     if (before) query.set("before_id", String(before));
     return query;
   }
 
+  // A datetime-local value (the browser's time zone) as UTC ISO 8601, or "" if none.
+  function utcOf(local) {
+    const moment = local ? new Date(local) : null;
+    return moment && !Number.isNaN(moment.getTime()) ? moment.toISOString() : "";
+  }
+
   function readFilters() {
     const next = {
-      status: $("filter-status").value,
+      status: Array.from($("filter-status").querySelectorAll("input:checked"), (box) => box.value),
       queue: $("filter-queue").value.trim(),
       task: $("filter-task").value.trim(),
       label: $("filter-label").value.trim(),
+      created_after: utcOf($("filter-created-after").value),
+      created_before: utcOf($("filter-created-before").value),
     };
     if (session && session.admin) next.tenant = $("filter-tenant").value.trim();
     return next;
@@ -415,7 +445,7 @@
 
   function drawDetail(job) {
     if (!changed("detail", job)) return;
-    $("job-detail").hidden = false;
+    showDetail(true);
     $("job-detail").dataset.jobId = String(job.id);
     $("job-detail").dataset.state = job.state;
     $("detail-title").replaceChildren("Job " + job.id + " ", badge(job.state));
@@ -454,12 +484,22 @@
     $("delete-btn").hidden = !writable || !final;
   }
 
+  function showDetail(shown) {
+    $("job-detail").hidden = !shown;
+    $("detail-backdrop").hidden = !shown;
+    document.body.classList.toggle("detail-open", shown);
+  }
+
   function closeDetail() {
     selectedId = null;
     delete drawn.detail;
     delete drawn.workflow;
     delete drawn.jobs;
-    $("job-detail").hidden = true;
+    showDetail(false);
+  }
+
+  function closeOnEscape(event) {
+    if (event.key === "Escape" && selectedId !== null) closeDetail();
   }
 
   async function act(method, suffix, done, closeAfter) {
@@ -490,6 +530,8 @@
     $("page-older").addEventListener("click", olderPage);
     $("page-newer").addEventListener("click", newerPage);
     $("detail-close").addEventListener("click", closeDetail);
+    $("detail-backdrop").addEventListener("click", closeDetail);
+    document.addEventListener("keydown", closeOnEscape);
     $("cancel-btn").addEventListener("click", () => act("DELETE", "", "Cancel requested."));
     $("retry-btn").addEventListener("click", () => act("POST", "/retry", "Sent back to the queue."));
     $("delete-btn").addEventListener("click", () => act("DELETE", "", "Deleted.", true));
