@@ -44,7 +44,7 @@ from workhorse.backends.postgres.config import parse_config
 from workhorse.backends.postgres.inserting import insert_jobs
 from workhorse.backends.postgres.limits import PostgresLimits
 from workhorse.backends.postgres.listener import Listener
-from workhorse.backends.postgres.pool import Connection, Pool
+from workhorse.backends.postgres.pool import Connection, Pool, first_line
 from workhorse.backends.postgres.records import claimed_job, job_record, worker_record
 from workhorse.backends.postgres.recovery import (
     claim_recovery,
@@ -58,7 +58,7 @@ from workhorse.backends.postgres.statements import Statements
 from workhorse.backends.postgres.transactional import caller_session
 from workhorse.backends.postgres.webhooks import PostgresWebhooks
 from workhorse.backends.postgres.workflows import PostgresWorkflows
-from workhorse.errors import JobStateError
+from workhorse.errors import ConfigurationError, JobStateError
 from workhorse.jobs import JobRecord, JobState
 from workhorse.serialization import dumps
 
@@ -124,9 +124,19 @@ class PostgresBackend(
         """Apply the pending migrations. An up-to-date schema is only read (a role
         with USAGE and DML privileges is enough); DDL runs under the migration lock,
         and only when something is pending."""
-        if not await self._pool.run(self._pending, idempotent=True):
+        pending = await self._pool.run(self._pending, idempotent=True)
+        if not pending:
             return []
-        return await self._pool.run(self._migrate)
+        try:
+            return await self._pool.run(self._migrate)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+            raise ConfigurationError(
+                f"the PostgreSQL schema {self.schema!r} needs migration(s) {names}, which "
+                f"this role may not apply ({first_line(exc)}): run `workhorse migrate` as "
+                "the schema's owner (or apply `workhorse migrate --print`), and give roles "
+                "that only enqueue and work auto_migrate=False"
+            ) from None
 
     async def _pending(self, conn: Connection) -> list[Migration]:
         session = AsyncConnSession(conn)
