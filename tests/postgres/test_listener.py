@@ -11,12 +11,13 @@ import psycopg
 import pytest
 from psycopg.rows import TupleRow
 
-from workhorse.backends.base import Lease, NewJob, NewWorkflow, WorkflowPart
+from workhorse.backends.base import Lease, NewJob, NewWorkflow, Outcome, WorkflowPart
 from workhorse.backends.postgres import PostgresBackend
 from workhorse.backends.postgres.config import parse_config
 from workhorse.backends.postgres.inserting import COPY_THRESHOLD
 from workhorse.backends.postgres.listener import Listener
 from workhorse.backends.postgres.statements import Statements
+from workhorse.jobs import JobState
 
 from ._proxy import Proxy
 from ._support import eventually, listening, notifications, sentinel
@@ -97,6 +98,30 @@ async def test_claims_and_completions_do_not_wake(pg: PostgresBackend) -> None:
             worker_id="w", leases=[Lease(job.id, job.lease_token)], lease_seconds=30
         )
         assert await sentinel(pg, wakes) == []
+
+
+async def test_retries_announce_when_they_are_due(pg: PostgresBackend, pg_url: str) -> None:
+    sql = Statements(pg.schema)
+    await pg.job_insert_many([NewJob(task="t", queue=q) for q in ("now", "later", "done")])
+    claimed = await pg.job_claim(worker_id="w", queues=None, limit=3, lease_seconds=30)
+    by_queue = {job.queue: job for job in claimed}
+    outcomes = [
+        Outcome(by_queue["now"].id, by_queue["now"].lease_token, JobState.SCHEDULED),
+        Outcome(
+            by_queue["later"].id,
+            by_queue["later"].lease_token,
+            JobState.SCHEDULED,
+            retry_delay=60,
+        ),
+        Outcome(by_queue["done"].id, by_queue["done"].lease_token, JobState.COMPLETED),
+    ]
+    async with notifications(pg_url, sql) as heard:
+        assert await pg.job_complete_many(outcomes) == [True, True, True]
+        await pg.job_insert_many([NewJob(task="sentinel", queue="sentinel")])
+        assert sorted(await heard.until((sql.channel, "sentinel"))) == [
+            (sql.channel, "now"),
+            (sql.next_channel, "later"),
+        ]
 
 
 async def test_listener_comes_back_after_its_connection_is_terminated(

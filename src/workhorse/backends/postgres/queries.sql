@@ -13,7 +13,8 @@
 -- An attempt's end (an outcome, a release) leaves its lease token on the job until the
 -- next claim: a repeat after a lost reply can tell that the lease already ended.
 -- Every statement that makes jobs claimable notifies {channel} once per distinct queue;
--- inserts of scheduled jobs notify {next_channel} once per queue (and per statement).
+-- one that schedules jobs for later (an insert, a retry after a backoff) notifies
+-- {next_channel} once per queue, so idle workers look again when the job is due.
 
 
 -- name: migration_lock
@@ -354,11 +355,14 @@ ended AS (
     RETURNING j.id, held.token, j.queue, j.state, j.run_at
 ),
 notified AS (
-    SELECT pg_notify({channel}, queue)
-    FROM (
-        SELECT DISTINCT queue FROM ended
-        WHERE state = 'scheduled' AND run_at <= coalesce(%(now)s::timestamptz, now())
-    ) AS due
+    -- Retries: due at once on {channel}, after a backoff on {next_channel}.
+    SELECT pg_notify(
+        CASE WHEN bool_or(run_at <= coalesce(%(now)s::timestamptz, now())) THEN {channel}
+             ELSE {next_channel} END,
+        queue)
+    FROM ended
+    WHERE state = 'scheduled'
+    GROUP BY queue
 )
 SELECT id, token FROM ended WHERE (SELECT count(*) FROM notified) >= 0
 
