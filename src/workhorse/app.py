@@ -295,6 +295,11 @@ class Workhorse:
 
     # -- the store --------------------------------------------------------------------
 
+    def open_store(self) -> Backend:
+        """A new store for this app's URL and backend options, not connected yet (what
+        :meth:`backend` connects; ``workhorse migrate --print`` reads its SQL)."""
+        return open_backend(self.url, **self._backend_options)
+
     async def backend(self) -> Backend:
         """The connected (and, with ``auto_migrate``, migrated) store for this event loop."""
         shared = self._shared_backend
@@ -312,11 +317,15 @@ class Workhorse:
         if not opener:
             return await asyncio.shield(future)
         try:
-            store = open_backend(self.url, **self._backend_options)
+            store = self.open_store()
             await store.connect()
-            if self.auto_migrate and not self._migrated:
-                await store.migrate()
-                self._migrated = True
+            try:
+                if self.auto_migrate and not self._migrated:
+                    await store.migrate()
+                    self._migrated = True
+            except BaseException:
+                await store.close()  # nobody else will: the store is never handed out
+                raise
         except BaseException as exc:
             with self._lock:
                 self._backends.pop(loop, None)

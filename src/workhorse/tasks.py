@@ -77,6 +77,8 @@ class _Enqueuer(Generic[P, R]):
 
     _task: Task[P, R]
     _options: EnqueueOptions
+    _connection: Any = None
+    """The caller's connection or session that enqueues join (see :meth:`options`)."""
 
     @property
     def _portal(self) -> Portal:
@@ -97,7 +99,9 @@ class _Enqueuer(Generic[P, R]):
         """Store a job that runs this task with these arguments; return its handle.
 
         Raises ``SerializationError`` (nothing stored) if an argument is not JSON."""
-        jobs = await self._task.app.enqueue_many([self.call(*args, **kwargs)])
+        jobs = await self._task.app.enqueue_many(
+            [self.call(*args, **kwargs)], connection=self._connection
+        )
         return jobs[0]
 
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
@@ -120,10 +124,19 @@ class _Enqueuer(Generic[P, R]):
         meta: Mapping[str, Any] | None = None,
         webhook: str | None = None,
         unique: Unique | None = None,
+        connection: Any = None,
     ) -> ConfiguredTask[P, R]:
         """A copy of this task whose enqueues use these settings::
 
         await send_email.options(delay=60, priority=5).enqueue("a@b.c")
+
+        ``connection`` (PostgreSQL) makes its enqueues join the caller's open
+        transaction, as ``app.enqueue_many(..., connection=...)`` does: a psycopg
+        connection or a SQLAlchemy session; the job exists if and only if it commits::
+
+            async with Session() as session, session.begin():
+                session.add(order)
+                await send_receipt.options(connection=session).enqueue(order.email)
         """
         extra = EnqueueOptions(
             queue=queue,
@@ -140,15 +153,20 @@ class _Enqueuer(Generic[P, R]):
             webhook=None if webhook is None else check_url(webhook),
             unique=unique,
         )
-        return ConfiguredTask(self._task, self._options.merged(extra))
+        return ConfiguredTask(
+            self._task,
+            self._options.merged(extra),
+            self._connection if connection is None else connection,
+        )
 
 
 class ConfiguredTask(_Enqueuer[P, R]):
     """A task with per-call options applied (see :meth:`Task.options`)."""
 
-    def __init__(self, task: Task[P, R], options: EnqueueOptions) -> None:
+    def __init__(self, task: Task[P, R], options: EnqueueOptions, connection: Any = None) -> None:
         self._task = task
         self._options = options
+        self._connection = connection
 
 
 class Task(_Enqueuer[P, R]):

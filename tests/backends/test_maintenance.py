@@ -154,6 +154,15 @@ async def test_migrate_is_idempotent(backend: Backend) -> None:
     assert isinstance(backend.migration_sql(), str)
 
 
+async def test_printed_migrations_start_after_the_version_given(backend: Backend) -> None:
+    full = backend.migration_sql()
+    assert backend.migration_sql(after=0) == full
+    later = backend.migration_sql(after=1)
+    assert "0001_initial" not in later
+    # SQL stores print every migration from scratch; the memory store has none.
+    assert ("0001_initial" in full) is ("0002_api_keys" in later) is bool(full)
+
+
 async def test_fresh_store_migrates_once(store_url: str) -> None:
     store = open_backend(store_url)
     await store.connect()

@@ -1,11 +1,13 @@
 """A TCP proxy between a backend and PostgreSQL, to take the database away (every
-connection dropped, new ones refused) and bring it back, without touching the server
-other tests share."""
+connection dropped, new ones refused) and bring it back, or to lose one reply (the
+server did the work; the client never hears of it), without touching the server other
+tests share."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 
 class Proxy:
@@ -16,7 +18,10 @@ class Proxy:
         self._target_port = target_port
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
+        self._lose_reply = False
         self.port = 0
+        self.replies_lost = 0
+        """How many replies were dropped (with their connection) so far."""
 
     async def start(self) -> None:
         """Listen (again, on the same port after a cut)."""
@@ -36,6 +41,18 @@ class Proxy:
             pipe.cancel()
         await asyncio.gather(*self._pipes, return_exceptions=True)
 
+    def lose_next_reply(self) -> None:
+        """Drop the next bytes the server sends on any connection, and hang that
+        connection up: whatever the client asked was done, but its answer is lost."""
+        self._lose_reply = True
+
+    def _reply_lost(self) -> bool:
+        if not self._lose_reply:
+            return False
+        self._lose_reply = False
+        self.replies_lost += 1
+        return True
+
     async def close(self) -> None:
         """Stop for good."""
         await self.cut()
@@ -49,8 +66,10 @@ class Proxy:
             if self._server is None:
                 return  # accepted just before a cut
             up_reader, upstream = await asyncio.open_connection(self._host, self._target_port)
-            await asyncio.gather(_pump(reader, upstream), _pump(up_reader, writer))
-        except OSError:
+            await asyncio.gather(
+                _pump(reader, upstream), _pump(up_reader, writer, drop=self._reply_lost)
+            )
+        except (OSError, _HungUp):
             pass
         finally:
             for stream in (writer, upstream):
@@ -61,9 +80,20 @@ class Proxy:
             self._pipes.discard(task)
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+class _HungUp(Exception):
+    """A reply was dropped: close both ends."""
+
+
+async def _pump(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    drop: Callable[[], bool] = lambda: False,
+) -> None:
     try:
         while data := await reader.read(65536):
+            if drop():
+                raise _HungUp
             writer.write(data)
             await writer.drain()
     except (ConnectionError, OSError):

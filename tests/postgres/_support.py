@@ -1,16 +1,22 @@
-"""Helpers for the PostgreSQL tests: collecting wake-ups from a running listener, and
-polling with a deadline instead of sleeping."""
+"""Helpers for the PostgreSQL tests: collecting wake-ups from a running listener or the
+raw notifications of a store's channels, and polling with a deadline instead of
+sleeping."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import psycopg
+
 from workhorse.backends.base import NewJob
 from workhorse.backends.postgres import PostgresBackend
+from workhorse.backends.postgres.config import parse_config
 from workhorse.backends.postgres.listener import Listener
+from workhorse.backends.postgres.statements import Statements
 
 DEADLINE = 10.0
 """Seconds a test waits for something that should happen within milliseconds."""
@@ -53,6 +59,36 @@ async def listening(listener: Listener) -> AsyncIterator[Wakes]:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+class Heard:
+    """The notifications a LISTEN connection received, as (channel, payload)."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[object]) -> None:
+        self._conn = conn
+
+    async def until(
+        self, last: tuple[str, str], timeout: float = DEADLINE
+    ) -> list[tuple[str, str]]:
+        """Every notification before ``last`` (fails the test if it does not come)."""
+        seen: list[tuple[str, str]] = []
+        # Closed on the way out: a suspended generator keeps the connection locked.
+        async with contextlib.aclosing(self._conn.notifies(timeout=timeout)) as notifies:
+            async for notify in notifies:
+                if (notify.channel, notify.payload) == last:
+                    return seen
+                seen.append((notify.channel, notify.payload))
+        raise AssertionError(f"no {last} within {timeout}s; heard {seen}")
+
+
+@asynccontextmanager
+async def notifications(url: str, sql: Statements) -> AsyncIterator[Heard]:
+    """LISTEN on both channels of the store at ``url`` for the duration of the block."""
+    conninfo = parse_config(url, {"application_name": "wh-test-listen"}).conninfo
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        for channel in (sql.channel, sql.next_channel):
+            await conn.execute(f'LISTEN "{channel}"')
+        yield Heard(conn)
 
 
 async def sentinel(backend: PostgresBackend, wakes: Wakes) -> list[str | None]:

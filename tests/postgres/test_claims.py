@@ -41,16 +41,19 @@ async def test_claims_read_few_index_entries(
     await pg.job_insert_many([NewJob(task="new", queue="q1") for _ in range(10)])
     await admin.execute(f'ANALYZE "{pg.schema}".workhorse_jobs')
     sql = Statements(pg.schema)
-    params = {"worker_id": "w", "limit": 5, "lease_seconds": 30.0, "now": None}
+    params = {"worker_id": "w", "limit": 5, "lease_seconds": 30.0, "now": None, "claim": "c"}
     plans = {
-        "pick_due_in_queues": (
+        True: (
             {**params, "queues": ["q1", "q2"]},
             ("workhorse_jobs_claim_queue", "workhorse_jobs_scheduled_queue"),
         ),
-        "pick_due": (params, ("workhorse_jobs_claim_any", "workhorse_jobs_scheduled")),
+        False: (params, ("workhorse_jobs_claim_any", "workhorse_jobs_scheduled")),
     }
-    for pick, (values, indexes) in plans.items():
-        query = "EXPLAIN (ANALYZE, FORMAT JSON) " + sql.compose("claim_jobs", pick=[pick])
+    for named_queues, (values, indexes) in plans.items():
+        slots = sql.pick_slots(named_queues=named_queues)
+        query = "EXPLAIN (ANALYZE, FORMAT JSON) " + sql.compose(
+            "claim_jobs", pick=["pick_waiting"], **slots
+        )
         async with admin.transaction(force_rollback=True):
             row = await (await admin.execute(query, values)).fetchone()
         assert row is not None

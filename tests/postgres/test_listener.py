@@ -11,14 +11,16 @@ import psycopg
 import pytest
 from psycopg.rows import TupleRow
 
-from workhorse.backends.base import Lease, NewJob
+from workhorse.backends.base import Lease, NewJob, NewWorkflow, Outcome, WorkflowPart
 from workhorse.backends.postgres import PostgresBackend
 from workhorse.backends.postgres.config import parse_config
+from workhorse.backends.postgres.inserting import COPY_THRESHOLD
 from workhorse.backends.postgres.listener import Listener
 from workhorse.backends.postgres.statements import Statements
+from workhorse.jobs import JobState
 
 from ._proxy import Proxy
-from ._support import eventually, listening, sentinel
+from ._support import eventually, listening, notifications, sentinel
 from .conftest import terminate
 
 LOGGER = "workhorse.backends.postgres"
@@ -38,13 +40,41 @@ async def test_a_bulk_insert_wakes_each_of_its_queues_once(pg: PostgresBackend) 
         assert sorted(str(q) for q in await sentinel(pg, wakes)) == ["q0", "q1", "q2"]
 
 
-async def test_delayed_jobs_wake_when_promoted(pg: PostgresBackend) -> None:
+async def test_delayed_jobs_wake_when_inserted_and_when_promoted(pg: PostgresBackend) -> None:
     async with listening(pg.listener()) as wakes:
         await pg.job_insert_many([NewJob(task="t", queue="later", delay=60)])
-        assert await sentinel(pg, wakes) == []
+        assert await sentinel(pg, wakes) == ["later"], "idle workers look at the new due time"
         now = datetime.now(UTC) + timedelta(seconds=61)
         assert await pg.job_promote_scheduled(now=now) == 1
         assert await sentinel(pg, wakes) == ["later"]
+
+
+@pytest.mark.parametrize("batch", [3, COPY_THRESHOLD], ids=["insert", "copy"])
+async def test_each_insert_announces_each_queue_once_on_its_channel(
+    pg: PostgresBackend, pg_url: str, batch: int
+) -> None:
+    sql = Statements(pg.schema)
+    # Queue "mixed" gets due and delayed jobs: only the due ones are announced.
+    jobs = [
+        *(NewJob(task="t", queue="mixed") for _ in range(batch)),
+        *(NewJob(task="t", queue="mixed", delay=60) for _ in range(batch)),
+        *(NewJob(task="t", queue="later", delay=60) for _ in range(batch)),
+    ]
+    workflow = NewWorkflow(
+        parts=[
+            WorkflowPart(NewJob(task="w", queue="wf-later", delay=60)),
+            WorkflowPart(NewJob(task="w", queue="wf-blocked"), after=(0,)),
+        ]
+    )
+    async with notifications(pg_url, sql) as heard:
+        await pg.job_insert_many(jobs)
+        await pg.workflow_insert(workflow)
+        await pg.job_insert_many([NewJob(task="sentinel", queue="sentinel")])
+        assert sorted(await heard.until((sql.channel, "sentinel"))) == [
+            (sql.channel, "mixed"),
+            (sql.next_channel, "later"),
+            (sql.next_channel, "wf-later"),
+        ]
 
 
 async def test_jobs_back_in_the_queue_wake(pg: PostgresBackend) -> None:
@@ -68,6 +98,30 @@ async def test_claims_and_completions_do_not_wake(pg: PostgresBackend) -> None:
             worker_id="w", leases=[Lease(job.id, job.lease_token)], lease_seconds=30
         )
         assert await sentinel(pg, wakes) == []
+
+
+async def test_retries_announce_when_they_are_due(pg: PostgresBackend, pg_url: str) -> None:
+    sql = Statements(pg.schema)
+    await pg.job_insert_many([NewJob(task="t", queue=q) for q in ("now", "later", "done")])
+    claimed = await pg.job_claim(worker_id="w", queues=None, limit=3, lease_seconds=30)
+    by_queue = {job.queue: job for job in claimed}
+    outcomes = [
+        Outcome(by_queue["now"].id, by_queue["now"].lease_token, JobState.SCHEDULED),
+        Outcome(
+            by_queue["later"].id,
+            by_queue["later"].lease_token,
+            JobState.SCHEDULED,
+            retry_delay=60,
+        ),
+        Outcome(by_queue["done"].id, by_queue["done"].lease_token, JobState.COMPLETED),
+    ]
+    async with notifications(pg_url, sql) as heard:
+        assert await pg.job_complete_many(outcomes) == [True, True, True]
+        await pg.job_insert_many([NewJob(task="sentinel", queue="sentinel")])
+        assert sorted(await heard.until((sql.channel, "sentinel"))) == [
+            (sql.channel, "now"),
+            (sql.next_channel, "later"),
+        ]
 
 
 async def test_listener_comes_back_after_its_connection_is_terminated(
@@ -145,7 +199,7 @@ async def test_a_quiet_listener_checks_its_connection(
     pg: PostgresBackend, pg_url: str, admin: psycopg.AsyncConnection[TupleRow], app_name: str
 ) -> None:
     conninfo = parse_config(pg_url, {}).conninfo
-    listener = Listener(conninfo, Statements(pg.schema).channel, ping_interval=0.02)
+    listener = Listener(conninfo, [Statements(pg.schema).channel], ping_interval=0.02)
 
     async def pinged() -> bool:
         cur = await admin.execute(

@@ -30,7 +30,8 @@ ORDER BY 1, 2
 """
 
 
-async def _catalog(admin: psycopg.AsyncConnection[TupleRow], schema: str) -> list[str]:
+async def catalog(admin: psycopg.AsyncConnection[TupleRow], schema: str) -> list[str]:
+    """Every column, index and constraint of ``schema``, comparable across schemas."""
     cur = await admin.execute(_CATALOG, {"schema": schema})
     return [f"{kind}: {text}" for kind, text in await cur.fetchall()]
 
@@ -45,11 +46,11 @@ async def _migrations(admin: psycopg.AsyncConnection[TupleRow], schema: str) -> 
 async def test_everything_lives_in_the_schema(
     pg: PostgresBackend, admin: psycopg.AsyncConnection[TupleRow]
 ) -> None:
-    catalog = await _catalog(admin, pg.schema)
-    tables = {line.split(": ")[1].split(".")[0] for line in catalog if line.startswith("column")}
+    lines = await catalog(admin, pg.schema)
+    tables = {line.split(": ")[1].split(".")[0] for line in lines if line.startswith("column")}
     assert {"workhorse_jobs", "workhorse_workers", "workhorse_leader"} <= tables
     assert "workhorse_migrations" in tables
-    indexes = " ".join(line for line in catalog if line.startswith("index"))
+    indexes = " ".join(line for line in lines if line.startswith("index"))
     for partial in (
         "workhorse_jobs_claim_queue ON workhorse_jobs"
         " USING btree (queue, priority DESC, run_at, id)"
@@ -68,7 +69,7 @@ async def test_printed_sql_builds_the_same_schema(
     printed = PostgresBackend(f"postgresql://x@127.0.0.1/test?schema={other}").migration_sql()
     try:
         await admin.execute(printed.encode())
-        assert await _catalog(admin, other) == await _catalog(admin, pg.schema)
+        assert await catalog(admin, other) == await catalog(admin, pg.schema)
         assert await _migrations(admin, other) == await _migrations(admin, pg.schema)
         url = pg.url.replace(f"schema={pg_schema}", f"schema={other}")
         again = PostgresBackend(url)

@@ -145,3 +145,18 @@ def test_labels_must_be_strings(app: Workhorse) -> None:
 
     with pytest.raises(TypeError, match="labels"):
         labelled.options(labels={"n": 1}).call().to_new_job()  # type: ignore[dict-item]
+
+
+async def test_a_connection_option_reaches_the_store_and_survives_more_options(
+    app: Workhorse,
+) -> None:
+    @app.task(name="receipt")
+    async def receipt(email: str) -> None: ...
+
+    session = object()
+    configured = receipt.options(connection=session).options(priority=5)
+    # The memory store cannot join a caller's transaction, and says so: the connection
+    # travelled from the option to the store.
+    with pytest.raises(ValueError, match="caller's transaction"):
+        await configured.enqueue("a@x.io")
+    assert await receipt.options(priority=5).enqueue("a@x.io") is not None

@@ -411,8 +411,9 @@ class Backend(abc.ABC):
         """Apply pending migrations; return the names applied."""
 
     @abc.abstractmethod
-    def migration_sql(self) -> str:
-        """The full schema SQL, for teams that run migrations themselves."""
+    def migration_sql(self, *, after: int = 0) -> str:
+        """The schema SQL for teams that run migrations themselves: the migrations
+        numbered above ``after`` (all of them by default), each recorded as applied."""
 
     async def watch(self, wake: Callable[[str | None], None]) -> None:
         """Run until cancelled, calling ``wake(queue)`` when work may have arrived from

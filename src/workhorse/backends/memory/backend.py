@@ -91,7 +91,7 @@ class MemoryBackend(
         """Nothing to migrate."""
         return []
 
-    def migration_sql(self) -> str:
+    def migration_sql(self, *, after: int = 0) -> str:
         """No schema: an empty string."""
         return ""
 

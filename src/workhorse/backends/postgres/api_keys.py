@@ -50,7 +50,7 @@ async def insert(
         "now": now,
     }
     try:
-        rows = await pool.fetch(sql["api_key_insert"], params, idempotent=False)
+        rows = await pool.fetch(sql["api_key_insert"], params)
     except psycopg.errors.UniqueViolation as exc:
         raise ValueError(f"API key {id!r} cannot be stored: {exc}") from None
     return api_key_record(rows[0])
@@ -58,13 +58,15 @@ async def insert(
 
 async def get(pool: Pool, sql: Statements, *, key_hash: str) -> ApiKeyRecord | None:
     """The key with this hash, revoked or not."""
-    rows = await pool.fetch(sql["api_key_get"], {"key_hash": key_hash})
+    rows = await pool.fetch(sql["api_key_get"], {"key_hash": key_hash}, idempotent=True)
     return api_key_record(rows[0]) if rows else None
 
 
 async def list_keys(pool: Pool, sql: Statements, *, include_revoked: bool) -> list[ApiKeyRecord]:
     """Keys, oldest first."""
-    rows = await pool.fetch(sql["api_key_list"], {"include_revoked": include_revoked})
+    rows = await pool.fetch(
+        sql["api_key_list"], {"include_revoked": include_revoked}, idempotent=True
+    )
     return [api_key_record(row) for row in rows]
 
 

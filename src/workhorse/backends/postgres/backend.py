@@ -3,6 +3,13 @@
 Claims take rows with ``FOR UPDATE SKIP LOCKED`` so concurrent workers never wait on
 or share a job; all time is the database clock; inserts announce new work with NOTIFY
 and can join a caller's own transaction. The SQL lives in ``queries.sql``.
+
+Each call says whether it may be repeated when its connection dies under it (the server
+may have committed before the reply was lost): reads and writes whose repeat changes
+nothing (a heartbeat, a cancel) are; claims, outcomes and releases find out what they did
+(``recovery.py``); other writes (inserts, retries, deletes, and writes that report how
+many rows they changed) raise :class:`~workhorse.errors.BackendUnavailableError` saying
+the outcome is unknown, for the caller to decide.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import DictRow
 
+from workhorse.backends._sql import Migration
 from workhorse.backends.base import (
     ApiKeyRecord,
     Backend,
@@ -36,15 +44,21 @@ from workhorse.backends.postgres.config import parse_config
 from workhorse.backends.postgres.inserting import insert_jobs
 from workhorse.backends.postgres.limits import PostgresLimits
 from workhorse.backends.postgres.listener import Listener
-from workhorse.backends.postgres.pool import Connection, Pool
+from workhorse.backends.postgres.pool import Connection, Pool, first_line
 from workhorse.backends.postgres.records import claimed_job, job_record, worker_record
+from workhorse.backends.postgres.recovery import (
+    claim_recovery,
+    lease_end_recovery,
+    new_claim_token,
+    statement,
+)
 from workhorse.backends.postgres.scheduling import PostgresSchedules
 from workhorse.backends.postgres.sessions import AsyncConnSession
 from workhorse.backends.postgres.statements import Statements
 from workhorse.backends.postgres.transactional import caller_session
 from workhorse.backends.postgres.webhooks import PostgresWebhooks
 from workhorse.backends.postgres.workflows import PostgresWorkflows
-from workhorse.errors import JobStateError
+from workhorse.errors import ConfigurationError, JobStateError
 from workhorse.jobs import JobRecord, JobState
 from workhorse.serialization import dumps
 
@@ -52,13 +66,31 @@ _OUTCOME_STATES = frozenset(
     {JobState.COMPLETED, JobState.SCHEDULED, JobState.FAILED, JobState.CANCELLED}
 )
 
+WORKER_SERVICES = 5
+"""Connections a worker's services may hold at once: its claim loop, completer,
+heartbeat, maintenance and progress reporter (LISTEN has a connection of its own)."""
+JOB_HEADROOM = 10
+"""At most this many more per worker, one per job slot, for tasks that enqueue or read
+jobs through the app while they run."""
+
+
+def worker_connections(concurrency: int) -> int:
+    """The pooled connections a worker running ``concurrency`` jobs reserves."""
+    return WORKER_SERVICES + min(concurrency, JOB_HEADROOM)
+
 
 class PostgresBackend(
     PostgresSchedules, PostgresLimits, PostgresWebhooks, PostgresWorkflows, Backend
 ):
     """Jobs in a PostgreSQL schema (``?schema=name`` in the URL, ``workhorse`` by
-    default). Options: ``min_size``/``max_size`` of the connection pool, ``timeout``
-    (seconds to wait for a connection), ``connect_timeout``, ``application_name``."""
+    default). Options (keywords, or URL query parameters for the first four): ``schema``,
+    ``min_size``/``max_size`` of the connection pool, ``timeout`` (seconds to wait for a
+    connection), ``connect_timeout``, ``application_name``.
+
+    Without ``max_size`` the pool holds up to 10 connections, or more while workers run
+    in this process: each registered worker reserves :func:`worker_connections` (its
+    services plus one per job slot, up to :data:`JOB_HEADROOM`). Connections open only
+    when used."""
 
     capabilities = Capabilities(
         change_feed=True, transactional_enqueue=True, shared_across_processes=True
@@ -75,6 +107,11 @@ class PostgresBackend(
         """The PostgreSQL schema holding the workhorse tables."""
         return self._sql.schema
 
+    @property
+    def max_connections(self) -> int:
+        """The most pooled connections this store opens now (see the class doc)."""
+        return self._pool.max_size
+
     # -- lifecycle -------------------------------------------------------------------
 
     async def connect(self) -> None:
@@ -84,7 +121,30 @@ class PostgresBackend(
         await self._pool.close()
 
     async def migrate(self) -> list[str]:
-        return await self._pool.run(self._migrate, idempotent=True)
+        """Apply the pending migrations. An up-to-date schema is only read (a role
+        with USAGE and DML privileges is enough); DDL runs under the migration lock,
+        and only when something is pending."""
+        pending = await self._pool.run(self._pending, idempotent=True)
+        if not pending:
+            return []
+        try:
+            return await self._pool.run(self._migrate)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+            raise ConfigurationError(
+                f"the PostgreSQL schema {self.schema!r} needs migration(s) {names}, which "
+                f"this role may not apply ({first_line(exc)}): run `workhorse migrate` as "
+                "the schema's owner (or apply `workhorse migrate --print`), and give roles "
+                "that only enqueue and work auto_migrate=False"
+            ) from None
+
+    async def _pending(self, conn: Connection) -> list[Migration]:
+        session = AsyncConnSession(conn)
+        (table,) = await session.fetch(self._sql["migration_table"], {})
+        if not table["present"]:
+            return self._sql.migrations()
+        done = {row["version"] for row in await session.fetch(self._sql["migration_versions"], {})}
+        return [m for m in self._sql.migrations() if m.version not in done]
 
     async def _migrate(self, conn: Connection) -> list[str]:
         applied: list[str] = []
@@ -94,11 +154,7 @@ class PostgresBackend(
                 self._sql["migration_lock"], {"key": f"workhorse.migrate:{self.schema}"}
             )
             await conn.execute(self._sql["migration_bootstrap"], prepare=False)
-            rows = await AsyncConnSession(conn).fetch(self._sql["migration_versions"], {})
-            done = {row["version"] for row in rows}
-            for migration in self._sql.migrations():
-                if migration.version in done:
-                    continue
+            for migration in await self._pending(conn):
                 await conn.execute(migration.sql, prepare=False)
                 await conn.execute(
                     self._sql["migration_record"],
@@ -107,16 +163,16 @@ class PostgresBackend(
                 applied.append(f"{migration.version:04d}_{migration.name}")
         return applied
 
-    def migration_sql(self) -> str:
-        return self._sql.migration_script()
+    def migration_sql(self, *, after: int = 0) -> str:
+        return self._sql.migration_script(after=after)
 
     async def watch(self, wake: Callable[[str | None], None]) -> None:
         await self.listener().run(wake)
 
     def listener(self) -> Listener:
-        """A listener on this store's NOTIFY channel, as ``watch`` runs it (its
+        """A listener on this store's NOTIFY channels, as ``watch`` runs it (its
         ``connected`` event tells when LISTEN is in effect)."""
-        return Listener(self._config.conninfo, self._sql.channel)
+        return Listener(self._config.conninfo, (self._sql.channel, self._sql.next_channel))
 
     # -- jobs: writes ------------------------------------------------------------------
 
@@ -129,7 +185,7 @@ class PostgresBackend(
             return await insert_jobs(await caller_session(connection), self._sql, jobs, now)
         # Never repeated: had the connection died mid-statement, the jobs might exist.
         return await self._pool.run(
-            lambda conn: insert_jobs(AsyncConnSession(conn), self._sql, jobs, now), idempotent=False
+            lambda conn: insert_jobs(AsyncConnSession(conn), self._sql, jobs, now)
         )
 
     async def job_claim(
@@ -144,23 +200,29 @@ class PostgresBackend(
     ) -> list[ClaimedJob]:
         if limit <= 0 or (queues is not None and not queues) or job_ids == []:
             return []
+        token = new_claim_token()
         params: dict[str, Any] = {
             "worker_id": worker_id,
             "limit": limit,
             "lease_seconds": float(lease_seconds),
             "now": now,
+            "claim": token,
         }
         if job_ids is not None:
-            pick = "pick_named"
+            query = self._sql.compose("claim_jobs", pick=["pick_named"])
             params["job_ids"] = list(job_ids)
             params["queues"] = None if queues is None else list(queues)
-        elif queues is None:
-            pick = "pick_due"
         else:
-            pick = "pick_due_in_queues"
-            params["queues"] = list(dict.fromkeys(queues))
-        query = self._sql.compose("claim_jobs", pick=[pick])
-        return [claimed_job(row) for row in await self._pool.fetch(query, params)]
+            slots = self._sql.pick_slots(named_queues=queues is not None)
+            query = self._sql.compose("claim_jobs", pick=["pick_waiting"], **slots)
+            if queues is not None:
+                params["queues"] = list(dict.fromkeys(queues))
+        claim = statement(query, params)
+        rows = await self._pool.run(
+            claim,
+            recover=claim_recovery(self._sql, worker_id=worker_id, claim_token=token, claim=claim),
+        )
+        return [claimed_job(row) for row in rows]
 
     async def job_heartbeat(
         self, *, worker_id: str, leases: Sequence[Lease], lease_seconds: float
@@ -174,6 +236,7 @@ class PostgresBackend(
                 "tokens": [lease.token for lease in leases],
                 "lease_seconds": float(lease_seconds),
             },
+            idempotent=True,
         )
         held = {row["id"] for row in rows}
         return HeartbeatReply(
@@ -192,6 +255,7 @@ class PostgresBackend(
                 "progress": [float(u.progress) for u in updates],
                 "messages": [u.message for u in updates],
             },
+            idempotent=True,
         )
 
     async def job_complete_many(
@@ -203,12 +267,14 @@ class PostgresBackend(
             if o.state not in _OUTCOME_STATES:
                 raise ValueError(f"an attempt cannot end {o.state}")
         errors = [o.error for o in outcomes]
-        rows = await self._pool.fetch(
+        ids = [o.job_id for o in outcomes]
+        tokens = [o.lease_token for o in outcomes]
+        complete = statement(
             self._sql["complete_jobs"],
             {
                 "now": now,
-                "ids": [o.job_id for o in outcomes],
-                "tokens": [o.lease_token for o in outcomes],
+                "ids": ids,
+                "tokens": tokens,
                 "states": [str(o.state) for o in outcomes],
                 "results": [o.result for o in outcomes],
                 "error_types": [e.type if e else None for e in errors],
@@ -219,6 +285,9 @@ class PostgresBackend(
                 "progresses": [o.progress for o in outcomes],
                 "progress_messages": [o.progress_message for o in outcomes],
             },
+        )
+        rows = await self._pool.run(
+            complete, recover=lease_end_recovery(self._sql, ids, tokens, complete)
         )
         applied = {(row["id"], row["token"]) for row in rows}
         answers = []
@@ -231,17 +300,18 @@ class PostgresBackend(
     async def job_release(self, leases: Sequence[Lease]) -> int:
         if not leases:
             return 0
-        rows = await self._pool.fetch(
-            self._sql["release_jobs"],
-            {
-                "ids": [lease.job_id for lease in leases],
-                "tokens": [lease.token for lease in leases],
-            },
+        ids = [lease.job_id for lease in leases]
+        tokens = [lease.token for lease in leases]
+        release = statement(self._sql["release_jobs"], {"ids": ids, "tokens": tokens})
+        rows = await self._pool.run(
+            release, recover=lease_end_recovery(self._sql, ids, tokens, release)
         )
-        return int(rows[0]["released"])
+        return len({(row["id"], row["token"]) for row in rows})
 
     async def job_cancel(self, *, job_id: int, tenant: str | None = None) -> JobRecord | None:
-        rows = await self._pool.fetch(self._sql["cancel_job"], {"id": job_id, "tenant": tenant})
+        rows = await self._pool.fetch(
+            self._sql["cancel_job"], {"id": job_id, "tenant": tenant}, idempotent=True
+        )
         return job_record(rows[0]) if rows else None
 
     async def job_retry(
@@ -279,7 +349,9 @@ class PostgresBackend(
     # -- jobs: reads -------------------------------------------------------------------
 
     async def job_get(self, *, job_id: int, tenant: str | None = None) -> JobRecord | None:
-        rows = await self._pool.fetch(self._sql["get_job"], {"id": job_id, "tenant": tenant})
+        rows = await self._pool.fetch(
+            self._sql["get_job"], {"id": job_id, "tenant": tenant}, idempotent=True
+        )
         return job_record(rows[0]) if rows else None
 
     async def job_list(
@@ -287,11 +359,11 @@ class PostgresBackend(
     ) -> list[JobRecord]:
         query, params = self._sql.filtered("list_jobs", filter, before_id=before_id)
         params["limit"] = limit
-        return [job_record(row) for row in await self._pool.fetch(query, params)]
+        return [job_record(row) for row in await self._pool.fetch(query, params, idempotent=True)]
 
     async def job_count(self, *, filter: JobFilter) -> int:
         query, params = self._sql.filtered("count_jobs", filter)
-        return int((await self._pool.fetch(query, params))[0]["count"])
+        return int((await self._pool.fetch(query, params, idempotent=True))[0]["count"])
 
     async def job_next_run_at(
         self, *, queues: Sequence[str] | None, now: datetime | None = None
@@ -304,7 +376,7 @@ class PostgresBackend(
         return run_at
 
     async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
-        rows = await self._pool.fetch(self._sql["queue_stats"], {"tenant": tenant})
+        rows = await self._pool.fetch(self._sql["queue_stats"], {"tenant": tenant}, idempotent=True)
         return _queue_stats(rows)
 
     # -- maintenance (leader only) -----------------------------------------------------
@@ -339,15 +411,20 @@ class PostgresBackend(
         rows = await self._pool.fetch(
             self._sql["leader_attempt_elect"],
             {"worker_id": worker_id, "ttl": float(ttl), "now": now},
+            idempotent=True,
         )
         return bool(rows)
 
     async def leader_resign(self, *, worker_id: str) -> None:
-        await self._pool.fetch(self._sql["leader_resign"], {"worker_id": worker_id})
+        await self._pool.fetch(
+            self._sql["leader_resign"], {"worker_id": worker_id}, idempotent=True
+        )
 
     # -- workers -----------------------------------------------------------------------
 
     async def worker_register(self, *, worker: WorkerInfo) -> None:
+        """Register the worker, and size the pool for it (see the class doc)."""
+        await self._pool.reserve(worker.id, worker_connections(worker.concurrency))
         await self._pool.fetch(
             self._sql["worker_register"],
             {
@@ -358,22 +435,27 @@ class PostgresBackend(
                 "concurrency": worker.concurrency,
                 "meta": dumps(worker.meta, what="worker meta"),
             },
+            idempotent=True,
         )
 
     async def worker_heartbeat(self, *, worker_id: str, running: int) -> bool:
         rows = await self._pool.fetch(
-            self._sql["worker_heartbeat"], {"id": worker_id, "running": running}
+            self._sql["worker_heartbeat"], {"id": worker_id, "running": running}, idempotent=True
         )
         return bool(rows and rows[0]["stop_requested"])
 
     async def worker_deregister(self, *, worker_id: str) -> None:
-        await self._pool.fetch(self._sql["worker_deregister"], {"id": worker_id})
+        await self._pool.fetch(self._sql["worker_deregister"], {"id": worker_id}, idempotent=True)
+        await self._pool.unreserve(worker_id)
 
     async def worker_list(self) -> list[WorkerRecord]:
-        return [worker_record(row) for row in await self._pool.fetch(self._sql["worker_list"], {})]
+        rows = await self._pool.fetch(self._sql["worker_list"], {}, idempotent=True)
+        return [worker_record(row) for row in rows]
 
     async def worker_request_stop(self, *, worker_id: str | None = None) -> int:
-        rows = await self._pool.fetch(self._sql["worker_request_stop"], {"id": worker_id})
+        rows = await self._pool.fetch(
+            self._sql["worker_request_stop"], {"id": worker_id}, idempotent=True
+        )
         return int(rows[0]["asked"])
 
     async def worker_prune(self, *, older_than: float, now: datetime | None = None) -> int:

@@ -28,18 +28,23 @@ class PostgresConfig:
     target: str
     """Where the database is, for error messages (never the password)."""
     min_size: int = 1
-    max_size: int = 10
+    max_size: int | None = None
+    """The pool's size when set; None lets it grow to what its users reserve (a worker
+    reserves what its services and job slots need), ``default_max_size`` at least."""
     timeout: float = 10.0
     """Seconds to wait for a pooled connection before the store counts as unavailable."""
+    default_max_size: int = 10
 
 
 _OPTIONS = {"schema", "min_size", "max_size", "timeout", "connect_timeout", "application_name"}
+_POOL_OPTIONS = ("schema", "min_size", "max_size", "timeout")
+"""Options that may also come as URL query parameters (libpq never sees them)."""
 
 
 def parse_config(url: str, options: Mapping[str, Any]) -> PostgresConfig:
-    """Read ``url`` (which may carry ``?schema=name``) and the backend ``options``:
-    ``schema``, ``min_size``, ``max_size``, ``timeout``, ``connect_timeout`` (seconds)
-    and ``application_name``."""
+    """Read ``url`` and the backend ``options``: ``schema``, ``min_size``, ``max_size``,
+    ``timeout``, ``connect_timeout`` (seconds) and ``application_name``. The first four
+    may also be URL query parameters (``?schema=jobs&max_size=20``); ``options`` win."""
     unknown = set(options) - _OPTIONS
     if unknown:
         raise ConfigurationError(
@@ -49,14 +54,15 @@ def parse_config(url: str, options: Mapping[str, Any]) -> PostgresConfig:
     if parts.scheme.lower() not in _SCHEMES:
         raise ConfigurationError(f"not a PostgreSQL URL: {url!r}")
     query = parse_qsl(parts.query, keep_blank_values=True)
-    schema = str(options.get("schema") or _last(query, "schema") or DEFAULT_SCHEMA)
+    pool: dict[str, Any] = {name: _last(query, name) for name in _POOL_OPTIONS}
+    pool.update({name: options[name] for name in _POOL_OPTIONS if options.get(name) is not None})
     libpq_url = urlunsplit(
         (
             "postgresql",
             parts.netloc,
             parts.path,
             # libpq decodes %XX but not "+": spaces must travel as %20.
-            urlencode([(k, v) for k, v in query if k != "schema"], quote_via=quote),
+            urlencode([(k, v) for k, v in query if k not in _POOL_OPTIONS], quote_via=quote),
             parts.fragment,
         )
     )
@@ -72,14 +78,17 @@ def parse_config(url: str, options: Mapping[str, Any]) -> PostgresConfig:
     # compilation costs far more than it saves on short queue statements (seconds on a
     # bulk insert whose row estimates are large).
     params["options"] = f"{params.get('options', '')} -c TimeZone=UTC -c jit=off".strip()
-    return PostgresConfig(
-        conninfo=make_conninfo("", **params),
-        schema=schema,
-        target=_describe(params),
-        min_size=int(options.get("min_size", 1)),
-        max_size=int(options.get("max_size", 10)),
-        timeout=float(options.get("timeout", 10.0)),
-    )
+    try:
+        return PostgresConfig(
+            conninfo=make_conninfo("", **params),
+            schema=str(pool["schema"] or DEFAULT_SCHEMA),
+            target=_describe(params),
+            min_size=1 if pool["min_size"] is None else int(pool["min_size"]),
+            max_size=None if pool["max_size"] is None else int(pool["max_size"]),
+            timeout=10.0 if pool["timeout"] is None else float(pool["timeout"]),
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid PostgreSQL pool option: {exc}") from None
 
 
 def _last(pairs: list[tuple[str, str]], key: str) -> str | None:

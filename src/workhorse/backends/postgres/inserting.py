@@ -153,11 +153,10 @@ async def _copy(
     ]
     statement = sql["copy_jobs"].replace("{columns}", ", ".join(kept))
     await session.copy(statement, zip(*(columns[name] for name in kept), strict=True))
-    due_queues = {
-        job.queue for job, state in zip(jobs, states, strict=True) if state is JobState.QUEUED
-    }
-    if due_queues:
-        await session.fetch(sql["notify_queues"], {"queues": sorted(due_queues)})
+    # One notification per queue, as insert_jobs sends them (announce_inserted).
+    due = {job.queue for job, state in zip(jobs, states, strict=True) if state is JobState.QUEUED}
+    later = {job.queue for job in jobs} - due
+    await session.fetch(sql["notify_queues"], {"due": sorted(due), "later": sorted(later)})
     return [
         InsertedJob(id=job_id, state=state, created=True)
         for job_id, state in zip(ids, states, strict=True)

@@ -20,6 +20,7 @@ from psycopg.rows import DictRow
 from workhorse.backends.base import ClaimedJob, ClaimLimits
 from workhorse.backends.postgres.pool import Connection, Pool
 from workhorse.backends.postgres.records import claimed_job
+from workhorse.backends.postgres.recovery import claim_recovery, new_claim_token
 from workhorse.backends.postgres.sessions import AsyncConnSession
 from workhorse.backends.postgres.statements import Statements
 from workhorse.limits.admission import Admission, Candidate, Exclusions, run_rounds_async
@@ -44,6 +45,7 @@ class PostgresLimits:
         """Claim within ``limits`` (see the module doc)."""
         if limit <= 0 or (queues is not None and not queues):
             return []
+        token = new_claim_token()
         claim = _LimitedClaim(
             self._sql,
             limits,
@@ -53,9 +55,15 @@ class PostgresLimits:
                 "lease_seconds": float(lease_seconds),
                 "now": now,
                 "queues": None if queues is None else list(dict.fromkeys(queues)),
+                "claim": token,
             },
         )
-        rows = await self._pool.run(claim.run, idempotent=True)
+        rows = await self._pool.run(
+            claim.run,
+            recover=claim_recovery(
+                self._sql, worker_id=worker_id, claim_token=token, claim=claim.run
+            ),
+        )
         return [claimed_job(row) for row in rows]
 
 
@@ -70,8 +78,8 @@ class _LimitedClaim:
         self._limit = limit
         self._params = params
         self._lock_prefix = f"workhorse:{sql.schema}:"
-        scope = [] if params["queues"] is None else ["limit_in_queues"]
-        self._candidates = sql.compose("limit_candidates", scope=scope)
+        slots = sql.pick_slots(named_queues=params["queues"] is not None, where=["limit_room"])
+        self._candidates = sql.compose("pick_waiting", **slots)
         self._claim = sql.compose("claim_jobs", pick=["pick_ids"])
 
     async def run(self, conn: Connection) -> list[DictRow]:

@@ -1,7 +1,9 @@
 """LISTEN on a dedicated connection and turn notifications into wake-ups.
 
-Inserts notify ``<schema>_jobs`` with the queue name in the same transaction, so a
-listening worker hears of new work as soon as it is committed. When the listening
+Writes that make jobs claimable notify ``<schema>_jobs`` with the queue name in the same
+transaction, so a listening worker hears of new work as soon as it is committed; inserts
+of scheduled jobs notify ``<schema>_next``, so an idle worker looks again when the next
+job of that queue is due (rather than at its next poll). When the listening
 connection drops, the listener logs one warning, reconnects with backoff and listens
 again; meanwhile the worker's polling covers the gap, and a ``wake(None)`` after
 reconnecting says that anything may have arrived in between.
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import psycopg
 
@@ -25,18 +27,21 @@ _BACKOFF_MAX = 5.0
 
 
 class Listener:
-    """Listens on one channel with its own connection (never a pooled one: a pooled
+    """Listens on some channels with its own connection (never a pooled one: a pooled
     connection is shared, and LISTEN belongs to a session)."""
 
-    def __init__(self, conninfo: str, channel: str, *, ping_interval: float = 30.0) -> None:
+    def __init__(
+        self, conninfo: str, channels: Sequence[str], *, ping_interval: float = 30.0
+    ) -> None:
         self._conninfo = conninfo
-        self._channel = channel
+        self._channels = tuple(channels)
         self._ping_interval = ping_interval
         self.connected = asyncio.Event()
         """Set while LISTEN is in effect (tests and health checks await it)."""
 
     async def run(self, wake: Callable[[str | None], None]) -> None:
-        """Call ``wake(queue)`` for each notification until cancelled."""
+        """Call ``wake(queue)`` for each notification, whatever its channel, until
+        cancelled."""
         delay = _BACKOFF_FIRST
         down = False  # an outage is under way and was reported
         while True:
@@ -44,7 +49,8 @@ class Listener:
                 async with await psycopg.AsyncConnection.connect(
                     self._conninfo, autocommit=True
                 ) as conn:
-                    await conn.execute(f'LISTEN "{self._channel}"')
+                    for channel in self._channels:
+                        await conn.execute(f'LISTEN "{channel}"')
                     self.connected.set()
                     if down:
                         logger.info("PostgreSQL LISTEN connection restored")

@@ -4,16 +4,27 @@ When PostgreSQL restarts or an operator runs ``pg_terminate_backend``, every idl
 connection is dead but the pool does not know until it is used. Before handing one out,
 the pool runs a cheap local probe (no round trip) that notices the server's goodbye; on
 a dead connection the whole pool is renewed, since whatever killed one connection
-(a restart, a mass termination) most likely killed its siblings. An operation that is
-safe to repeat runs once more when its connection dies under it; anything else, and an
-unreachable server, raise :class:`~workhorse.errors.BackendUnavailableError`. A pool that
-could not reach the server is replaced by a fresh one, which reconnects as soon as the
-server is back instead of waiting out a long backoff.
+(a restart, a mass termination) most likely killed its siblings.
+
+A connection that dies while a statement runs leaves its outcome unknown: the server may
+have committed before the reply was lost. Each call says what may happen then
+(:meth:`Pool.run`): work that is safe to repeat runs once more on a fresh connection;
+work with a way to find out what happened runs that instead, once the server is done
+with the lost session; anything else raises
+:class:`~workhorse.errors.BackendUnavailableError` saying the outcome is unknown.
+
+Waiting too long for a connection has two causes, told apart: every connection of the
+pool busy (the pool is exhausted: a clear error, and the pool stays as it is), or the
+pool unable to open one (the server is unreachable). Only then is the pool replaced by a
+fresh one, once a probe connection gets through, so that it reconnects at once instead
+of waiting out a long backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -31,17 +42,24 @@ from workhorse.errors import BackendUnavailableError
 
 T = TypeVar("T")
 Connection = psycopg.AsyncConnection[Any]
+Work = Callable[[Connection], Awaitable[T]]
 
 # The server's ways of saying "this connection is gone": class 08 (connection
 # exception), admin/crash shutdown and "cannot connect now" (57P01-57P03).
 _DISCONNECT_STATES = frozenset({"57P01", "57P02", "57P03"})
 
+_SETTLED = """
+SELECT NOT EXISTS (
+    SELECT 1 FROM pg_stat_activity
+    WHERE pid = %(pid)s AND state IN ('active', 'idle in transaction')
+) AS settled
+"""
+_SETTLE_POLL = 0.02
+
 
 def is_disconnect(exc: BaseException) -> bool:
     """True when ``exc`` means the connection or server is gone (rather than a problem
     with the statement)."""
-    if isinstance(exc, PoolTimeout):
-        return True
     if not isinstance(exc, psycopg.OperationalError):
         return False
     state = exc.sqlstate
@@ -74,6 +92,15 @@ def is_alive(conn: Connection) -> bool:
     return pgconn.status == pq.ConnStatus.OK
 
 
+class _Lost(Exception):
+    """The connection died while work ran on it (server session ``pid``)."""
+
+    def __init__(self, error: psycopg.OperationalError, pid: int | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.pid = pid
+
+
 class Pool:
     """A psycopg pool whose failures read as workhorse errors."""
 
@@ -82,6 +109,33 @@ class Pool:
         self._pool: AsyncConnectionPool[Connection] | None = None
         self._failed: AsyncConnectionPool[Connection] | None = None
         self._retired: set[asyncio.Task[None]] = set()
+        self._busy: Counter[AsyncConnectionPool[Connection]] = Counter()
+        """Connections each pool has handed out and not had back."""
+        self._reserved: dict[str, int] = {}
+        """Connections reserved by their users (workers), when the size is not fixed."""
+
+    @property
+    def max_size(self) -> int:
+        """The most connections the pool opens: ``max_size`` when the configuration
+        sets it, else the default or what the reservations add up to, if more."""
+        if self._config.max_size is not None:
+            return self._config.max_size
+        return max(self._config.default_max_size, sum(self._reserved.values()))
+
+    async def reserve(self, user: str, connections: int) -> None:
+        """Size the pool for ``connections`` used by ``user`` (on top of other users'),
+        unless the configuration fixes ``max_size``. Reserving again replaces."""
+        self._reserved[user] = connections
+        await self._resize()
+
+    async def unreserve(self, user: str) -> None:
+        """Forget ``user``'s reservation (idempotent)."""
+        if self._reserved.pop(user, None) is not None:
+            await self._resize()
+
+    async def _resize(self) -> None:
+        if self._pool is not None and self._pool.max_size != self.max_size:
+            await self._pool.resize(self._config.min_size, self.max_size)
 
     async def open(self) -> None:
         """Open the pool and wait for its first connection."""
@@ -102,33 +156,90 @@ class Pool:
             await pool.close()
         await asyncio.gather(*self._retired)
 
-    async def run(self, work: Callable[[Connection], Awaitable[T]], *, idempotent: bool) -> T:
-        """Run ``work`` on a pooled connection; once more on a fresh connection if the
-        first died under it and ``idempotent`` says repeating is harmless."""
-        attempts = 2 if idempotent else 1
-        for attempt in range(1, attempts + 1):
-            pool = await self._current()
-            try:
-                async with pool.connection() as conn:
-                    return await work(conn)
-            except PoolTimeout as exc:
-                self._failed = pool
-                raise self._unavailable(exc) from exc
-            except psycopg.OperationalError as exc:
-                if not is_disconnect(exc):
-                    raise
-                if attempt == attempts:
-                    raise self._unavailable(exc) from exc
-                await pool.drain()
-        raise AssertionError("unreachable")  # pragma: no cover
+    async def run(
+        self,
+        work: Work[T],
+        *,
+        idempotent: bool = False,
+        recover: Work[T] | None = None,
+    ) -> T:
+        """Run ``work`` on a pooled connection.
+
+        If the connection dies under it (the outcome is then unknown), ``idempotent``
+        work runs once more on a fresh connection. Otherwise ``recover``, when given,
+        runs on a fresh connection once the server has finished with the lost session
+        (committed or rolled back its transaction), to find out what happened and finish
+        the job. Without either, :class:`BackendUnavailableError` says the outcome is
+        unknown."""
+        try:
+            return await self._attempt(work)
+        except _Lost as lost:
+            if idempotent:
+                again = work
+            elif recover is not None:
+                again = self._after_settling(lost.pid, recover)
+            else:
+                raise self._unknown_outcome(lost.error) from lost.error
+        try:
+            return await self._attempt(again)
+        except _Lost as lost:
+            raise self._unavailable(lost.error) from lost.error
 
     async def fetch(
-        self, query: str, params: Mapping[str, Any], *, idempotent: bool = True
+        self, query: str, params: Mapping[str, Any], *, idempotent: bool = False
     ) -> list[DictRow]:
-        """Run one statement and return its rows (see :meth:`run`)."""
+        """Run one statement and return its rows; repeated after a lost connection only
+        when ``idempotent`` (see :meth:`run`)."""
         return await self.run(
             lambda conn: AsyncConnSession(conn).fetch(query, params), idempotent=idempotent
         )
+
+    async def _attempt(self, work: Work[T]) -> T:
+        pool = await self._current()
+        pid: int | None = None
+        try:
+            async with pool.connection() as conn:
+                self._busy[pool] += 1
+                try:
+                    pid = conn.info.backend_pid
+                    return await work(conn)
+                finally:
+                    self._busy[pool] -= 1
+                    if not self._busy[pool]:
+                        del self._busy[pool]
+        except PoolTimeout as exc:
+            if self._busy[pool] >= pool.max_size:
+                raise self._exhausted(pool) from exc
+            # The pool could not open a connection: the server is likely down.
+            self._failed = pool
+            raise self._unavailable(exc) from exc
+        except psycopg.OperationalError as exc:
+            if not is_disconnect(exc):
+                raise
+            # Whatever killed this connection likely killed its idle siblings too.
+            await pool.drain()
+            raise _Lost(exc, pid) from exc
+
+    def _after_settling(self, pid: int | None, recover: Work[T]) -> Work[T]:
+        async def settled_then_recover(conn: Connection) -> T:
+            if pid is not None:
+                await self._await_settled(conn, pid)
+            return await recover(conn)
+
+        return settled_then_recover
+
+    async def _await_settled(self, conn: Connection, pid: int) -> None:
+        """Wait until server session ``pid`` runs no statement and holds no open
+        transaction: what it did is then committed or rolled back for good."""
+        deadline = time.monotonic() + self._config.timeout
+        session = AsyncConnSession(conn)
+        while not (await session.fetch(_SETTLED, {"pid": pid}))[0]["settled"]:
+            if time.monotonic() > deadline:
+                raise BackendUnavailableError(
+                    f"PostgreSQL at {self._config.target}: a lost connection's statement "
+                    f"was still running after {self._config.timeout:g}s; its outcome is unknown"
+                )
+            await asyncio.sleep(_SETTLE_POLL)
 
     async def _current(self) -> AsyncConnectionPool[Connection]:
         pool = self._require()
@@ -168,7 +279,7 @@ class Pool:
             kwargs={"autocommit": True, "context": _adapters()},
             check=check,
             min_size=self._config.min_size,
-            max_size=self._config.max_size,
+            max_size=self.max_size,
             timeout=self._config.timeout,
             name=f"workhorse:{self._config.schema}",
             open=False,
@@ -186,4 +297,18 @@ class Pool:
     def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
         return BackendUnavailableError(
             f"PostgreSQL at {self._config.target} is unavailable ({first_line(exc)})"
+        )
+
+    def _unknown_outcome(self, exc: BaseException) -> BackendUnavailableError:
+        return BackendUnavailableError(
+            f"PostgreSQL at {self._config.target}: the connection was lost during the call "
+            f"({first_line(exc)}); it may or may not have taken effect"
+        )
+
+    def _exhausted(self, pool: AsyncConnectionPool[Connection]) -> BackendUnavailableError:
+        return BackendUnavailableError(
+            f"the connection pool to PostgreSQL at {self._config.target} is exhausted: all "
+            f"{pool.max_size} connections (max_size) stayed busy for "
+            f"{self._config.timeout:g}s (timeout); raise max_size or share the pool among "
+            "fewer concurrent callers"
         )

@@ -1,15 +1,20 @@
 -- Named queries of the PostgreSQL backend, one per Backend method they serve.
 --
--- Tokens replaced when the backend is built: {schema} (the quoted schema name) and
--- {channel} (the quoted NOTIFY channel, '<schema>_jobs'). Slots in braces are filled
--- with named conditions when a query is composed (a job filter, a claim's pick). Every
--- name is schema-qualified, so a query also runs on a caller's connection whatever its
+-- Tokens replaced when the backend is built: {schema} (the quoted schema name),
+-- {channel} and {next_channel} (the quoted NOTIFY channels '<schema>_jobs' and
+-- '<schema>_next'); {@name} includes the named part. Slots in braces are filled with
+-- named conditions when a query is composed (a job filter, a claim's pick). Every name
+-- is schema-qualified, so a query also runs on a caller's connection whatever its
 -- search_path.
 --
 -- Time is the database clock: coalesce(%(now)s, now()) wherever the method takes a now.
 -- Writes to a running job match id, lease_token and state = 'running' (fencing), and
 -- multi-row writes lock their rows in id order so that concurrent batches never deadlock.
--- Every statement that makes jobs claimable notifies once per distinct queue.
+-- An attempt's end (an outcome, a release) leaves its lease token on the job until the
+-- next claim: a repeat after a lost reply can tell that the lease already ended.
+-- Every statement that makes jobs claimable notifies {channel} once per distinct queue;
+-- one that schedules jobs for later (an insert, a retry after a backoff) notifies
+-- {next_channel} once per queue, so idle workers look again when the job is due.
 
 
 -- name: migration_lock
@@ -30,6 +35,10 @@ CREATE TABLE IF NOT EXISTS {schema}.workhorse_migrations (
     name       text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 )
+
+-- name: migration_table
+-- Whether the schema has its migrations table yet (reading needs no CREATE privilege).
+SELECT to_regclass('{schema}.workhorse_migrations') IS NOT NULL AS present
 
 -- name: migration_versions
 SELECT version FROM {schema}.workhorse_migrations ORDER BY version
@@ -60,22 +69,13 @@ WITH input AS (
         ORDER BY ord
     ) AS u
 ),
-timed AS MATERIALIZED (
-    SELECT input.*, due.due_at,
-           CASE WHEN due_at > coalesce(%(now)s::timestamptz, now())
-                THEN 'scheduled' ELSE 'queued' END AS state
-    FROM input,
-         LATERAL (
-             SELECT coalesce(run_at, coalesce(%(now)s::timestamptz, now())
-                                     + delay * interval '1 second') AS due_at
-         ) AS due
-),
+{@timed_input},
 inserted AS (
     INSERT INTO {schema}.workhorse_jobs (
         id, task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
         tenant, labels, unique_key, parent_id, meta, created_at, unique_states
     )
-    SELECT id, task, queue, state, priority, args::jsonb, kwargs::jsonb, due_at,
+    SELECT id, task, queue, due_state, priority, args::jsonb, kwargs::jsonb, due_at,
            max_attempts, timeout, tenant, labels::jsonb, unique_key, parent_id, meta::jsonb,
            coalesce(%(now)s::timestamptz, now()), unique_states
     FROM timed
@@ -84,14 +84,37 @@ inserted AS (
     ON CONFLICT DO NOTHING
     RETURNING id, state, queue
 ),
-notified AS (
-    SELECT pg_notify({channel}, queue)
-    FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'queued') AS due
-)
-SELECT id, state, id IN (SELECT id FROM inserted) AS created
+{@announce_inserted}
+SELECT id, due_state AS state, id IN (SELECT id FROM inserted) AS created
 FROM timed
 WHERE (SELECT count(*) FROM notified) >= 0
 ORDER BY ord
+
+-- name: timed_input
+-- For insert_jobs and workflow_insert_parts: each input row with the time it falls due,
+-- and the state that time gives it (scheduled when later than now, else queued).
+timed AS MATERIALIZED (
+    SELECT input.*, due.due_at,
+           CASE WHEN due.due_at > coalesce(%(now)s::timestamptz, now())
+                THEN 'scheduled' ELSE 'queued' END AS due_state
+    FROM input,
+         LATERAL (
+             SELECT coalesce(run_at, coalesce(%(now)s::timestamptz, now())
+                                     + delay * interval '1 second') AS due_at
+         ) AS due
+)
+
+-- name: announce_inserted
+-- For insert_jobs and workflow_insert_parts: one notification per queue of the rows
+-- inserted, on {channel} when one of them is claimable now, else on {next_channel} when
+-- one waits for its time (blocked rows wait for other jobs: nothing to announce).
+notified AS (
+    SELECT pg_notify(CASE WHEN bool_or(state = 'queued') THEN {channel}
+                          ELSE {next_channel} END, queue)
+    FROM inserted
+    WHERE state IN ('queued', 'scheduled')
+    GROUP BY queue
+)
 
 -- name: find_unique_holders
 -- The condition is the unique index's: a holder is in one of its own unique states.
@@ -124,7 +147,8 @@ WITH replaced AS (
     RETURNING j.state, j.queue
 ),
 notified AS (
-    SELECT pg_notify({channel}, queue) FROM replaced WHERE state = 'queued'
+    SELECT pg_notify(CASE WHEN state = 'queued' THEN {channel} ELSE {next_channel} END, queue)
+    FROM replaced
 )
 SELECT state FROM replaced WHERE (SELECT count(*) FROM notified) >= 0
 
@@ -139,12 +163,17 @@ FROM generate_series(1, %(count)s) AS n
 COPY {schema}.workhorse_jobs ({columns}) FROM STDIN
 
 -- name: notify_queues
-SELECT pg_notify({channel}, queue) FROM unnest(%(queues)s::text[]) AS queue
+-- announce_inserted for a batch written with COPY.
+SELECT pg_notify({channel}, queue) FROM unnest(%(due)s::text[]) AS queue
+UNION ALL
+SELECT pg_notify({next_channel}, queue) FROM unnest(%(later)s::text[]) AS queue
 
 
 -- name: claim_jobs
--- The pick slot selects and locks the jobs to claim: pick_due, pick_due_in_queues or
--- pick_named.
+-- The pick slot selects and locks the jobs to claim: pick_waiting (with its scope and
+-- where slots) or pick_named. Each lease token is the claim's token (chosen by the
+-- caller, unique per call) and the job id: a claim whose reply was lost finds its jobs
+-- again with claimed_jobs.
 WITH picked AS (
     {pick}
 ),
@@ -153,75 +182,77 @@ claimed AS (
     SET state = 'running',
         attempt = j.attempt + 1,
         worker_id = %(worker_id)s,
-        lease_token = gen_random_uuid()::text,
+        lease_token = %(claim)s || '.' || j.id,
         lease_expires_at = coalesce(%(now)s::timestamptz, now())
                            + %(lease_seconds)s * interval '1 second',
         started_at = coalesce(%(now)s::timestamptz, now())
     FROM picked
     WHERE j.id = picked.id
-    RETURNING j.id, j.task, j.queue, j.args::text AS args, j.kwargs::text AS kwargs,
-              j.attempt, j.max_attempts, j.lease_token, j.priority, j.timeout, j.tenant,
-              j.meta, j.run_at,
-              coalesce(j.error_type = 'LeaseExpiredError', false) AS previous_attempt_lost
+    RETURNING {@claimed_columns}
 )
 SELECT * FROM claimed ORDER BY priority DESC, run_at, id
 
--- name: pick_due
--- Queued jobs in claim order, and due scheduled jobs found by run_at: each side reads a
--- few index entries whatever else waits. Rows locked beyond the best few are let go
--- when the claim commits.
+-- name: claimed_columns
+-- What a claim returns of each job (claim_jobs, claimed_jobs).
+j.id, j.task, j.queue, j.args::text AS args, j.kwargs::text AS kwargs, j.attempt,
+j.max_attempts, j.lease_token, j.priority, j.timeout, j.tenant, j.meta, j.run_at,
+coalesce(j.error_type = 'LeaseExpiredError', false) AS previous_attempt_lost
+
+-- name: claimed_jobs
+-- The jobs a claim took that still run under its leases (its reply was lost); read off
+-- the index of running jobs.
+SELECT {@claimed_columns}
+FROM {schema}.workhorse_jobs AS j
+WHERE j.state = 'running'
+  AND j.worker_id = %(worker_id)s
+  AND starts_with(j.lease_token, %(claim)s || '.')
+ORDER BY j.priority DESC, j.run_at, j.id
+
+-- name: pick_waiting
+-- The best waiting jobs, locked: queued ones read in claim order, due scheduled ones
+-- by run_at, so that each side reads a few index entries whatever else waits. The scope
+-- slot is every_queue or each_named_queue ("queue = ANY(...)" would read and sort every
+-- waiting job of those queues: each is read in turn instead); the where slot narrows
+-- both sides (true, or a limited claim's room). Rows locked beyond the best few are let
+-- go when the claim commits.
 WITH queued AS (
-    SELECT id, priority, run_at
-    FROM {schema}.workhorse_jobs
-    WHERE state = 'queued'
-    ORDER BY priority DESC, run_at, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    SELECT c.*
+    FROM {scope}
+    CROSS JOIN LATERAL (
+        SELECT id, queue, task, limit_key, priority, run_at
+        FROM {schema}.workhorse_jobs
+        WHERE state = 'queued' AND {where}
+        ORDER BY priority DESC, run_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS c
 ),
 due AS (
-    SELECT id, priority, run_at
-    FROM {schema}.workhorse_jobs
-    WHERE state = 'scheduled' AND run_at <= coalesce(%(now)s::timestamptz, now())
-    ORDER BY priority DESC, run_at, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    SELECT c.*
+    FROM {scope}
+    CROSS JOIN LATERAL (
+        SELECT id, queue, task, limit_key, priority, run_at
+        FROM {schema}.workhorse_jobs
+        WHERE state = 'scheduled' AND run_at <= coalesce(%(now)s::timestamptz, now())
+          AND {where}
+        ORDER BY priority DESC, run_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS c
 )
-SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM due) AS c
+SELECT id, queue, task, limit_key
+FROM (SELECT * FROM queued UNION ALL SELECT * FROM due) AS c
 ORDER BY priority DESC, run_at, id
 LIMIT %(limit)s
 
--- name: pick_due_in_queues
--- pick_due for each queue in turn: "queue = ANY(...)" would read and sort every waiting
--- job of those queues.
-WITH queued AS (
-    SELECT c.*
-    FROM unnest(%(queues)s::text[]) AS q (queue)
-    CROSS JOIN LATERAL (
-        SELECT id, priority, run_at
-        FROM {schema}.workhorse_jobs
-        WHERE queue = q.queue AND state = 'queued'
-        ORDER BY priority DESC, run_at, id
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ) AS c
-),
-due AS (
-    SELECT c.*
-    FROM unnest(%(queues)s::text[]) AS q (queue)
-    CROSS JOIN LATERAL (
-        SELECT id, priority, run_at
-        FROM {schema}.workhorse_jobs
-        WHERE queue = q.queue
-          AND state = 'scheduled'
-          AND run_at <= coalesce(%(now)s::timestamptz, now())
-        ORDER BY priority DESC, run_at, id
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ) AS c
-)
-SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM due) AS c
-ORDER BY priority DESC, run_at, id
-LIMIT %(limit)s
+-- name: every_queue
+(VALUES (NULL::text)) AS q (queue)
+
+-- name: each_named_queue
+unnest(%(queues)s::text[]) AS q (queue)
+
+-- name: in_named_queue
+queue = q.queue
 
 -- name: pick_named
 -- Named jobs are claimed due or not (eager mode runs the job it just inserted).
@@ -318,18 +349,20 @@ ended AS (
         progress = coalesce(held.progress, j.progress),
         progress_message = CASE WHEN held.progress IS NULL THEN j.progress_message
                                 ELSE held.progress_message END,
-        lease_token = NULL,
         lease_expires_at = NULL
     FROM held
     WHERE j.id = held.id
     RETURNING j.id, held.token, j.queue, j.state, j.run_at
 ),
 notified AS (
-    SELECT pg_notify({channel}, queue)
-    FROM (
-        SELECT DISTINCT queue FROM ended
-        WHERE state = 'scheduled' AND run_at <= coalesce(%(now)s::timestamptz, now())
-    ) AS due
+    -- Retries: due at once on {channel}, after a backoff on {next_channel}.
+    SELECT pg_notify(
+        CASE WHEN bool_or(run_at <= coalesce(%(now)s::timestamptz, now())) THEN {channel}
+             ELSE {next_channel} END,
+        queue)
+    FROM ended
+    WHERE state = 'scheduled'
+    GROUP BY queue
 )
 SELECT id, token FROM ended WHERE (SELECT count(*) FROM notified) >= 0
 
@@ -350,17 +383,25 @@ released AS (
         attempt = j.attempt - 1,
         worker_id = CASE WHEN j.cancel_requested THEN j.worker_id END,
         finished_at = CASE WHEN j.cancel_requested THEN now() END,
-        lease_token = NULL,
         lease_expires_at = NULL
     FROM held
     WHERE j.id = held.id
-    RETURNING j.queue, j.state
+    RETURNING j.id, j.lease_token AS token, j.queue, j.state
 ),
 notified AS (
     SELECT pg_notify({channel}, queue)
     FROM (SELECT DISTINCT queue FROM released WHERE state = 'queued') AS due
 )
-SELECT count(*) AS released FROM released WHERE (SELECT count(*) FROM notified) >= 0
+SELECT id, token FROM released WHERE (SELECT count(*) FROM notified) >= 0
+
+-- name: ended_leases
+-- Which of these leases already ended their attempt (by an outcome or a release): what
+-- a repeat of complete_jobs or release_jobs after a lost reply reports as done.
+SELECT j.id, j.lease_token AS token
+FROM {schema}.workhorse_jobs AS j
+JOIN unnest(%(ids)s::bigint[], %(tokens)s::text[]) AS l (id, token)
+  ON j.id = l.id AND j.lease_token = l.token
+WHERE j.state <> 'running'
 
 -- name: cancel_job
 -- A job not yet running is cancelled at once; a running one is asked to stop (its
@@ -782,39 +823,11 @@ SELECT bucket, pg_try_advisory_xact_lock(hashtextextended(%(prefix)s || bucket, 
 FROM unnest(%(buckets)s::text[]) WITH ORDINALITY AS b (bucket, ord)
 ORDER BY ord
 
--- name: limit_candidates
--- Waiting jobs in claim order, locked, leaving out the full buckets; scope is true or
--- limit_in_queues.
-WITH queued AS (
-    SELECT id, queue, task, limit_key, priority, run_at
-    FROM {schema}.workhorse_jobs
-    WHERE state = 'queued' AND {scope}
-      AND queue <> ALL(%(full_queues)s::text[])
-      AND task <> ALL(%(full_tasks)s::text[])
-      AND (limit_key IS NULL OR limit_key <> ALL(%(full_keys)s::text[]))
-    ORDER BY priority DESC, run_at, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-),
-due AS (
-    SELECT id, queue, task, limit_key, priority, run_at
-    FROM {schema}.workhorse_jobs
-    WHERE state = 'scheduled' AND run_at <= coalesce(%(now)s::timestamptz, now())
-      AND {scope}
-      AND queue <> ALL(%(full_queues)s::text[])
-      AND task <> ALL(%(full_tasks)s::text[])
-      AND (limit_key IS NULL OR limit_key <> ALL(%(full_keys)s::text[]))
-    ORDER BY priority DESC, run_at, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-)
-SELECT id, queue, task, limit_key
-FROM (SELECT * FROM queued UNION ALL SELECT * FROM due) AS c
-ORDER BY priority DESC, run_at, id
-LIMIT %(limit)s
-
--- name: limit_in_queues
-queue = ANY(%(queues)s::text[])
+-- name: limit_room
+-- For pick_waiting: leaves out the jobs of full buckets.
+queue <> ALL(%(full_queues)s::text[])
+AND task <> ALL(%(full_tasks)s::text[])
+AND (limit_key IS NULL OR limit_key <> ALL(%(full_keys)s::text[]))
 
 -- name: pick_ids
 -- For claim_jobs: jobs a limited claim chose (and already locked).
@@ -901,26 +914,16 @@ WITH input AS (
         ORDER BY ord
     ) AS u
 ),
-timed AS MATERIALIZED (
-    SELECT input.*, due.due_at,
-           coalesce(fixed_state,
-                    CASE WHEN due.due_at > coalesce(%(now)s::timestamptz, now())
-                         THEN 'scheduled' ELSE 'queued' END) AS state
-    FROM input,
-         LATERAL (
-             SELECT coalesce(run_at, coalesce(%(now)s::timestamptz, now())
-                                     + delay * interval '1 second') AS due_at
-         ) AS due
-),
+{@timed_input},
 inserted AS (
     INSERT INTO {schema}.workhorse_jobs (
         id, task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
         tenant, labels, parent_id, meta, created_at, workflow_id, has_dependents,
         error_type, error_message, finished_at, expires_at
     )
-    SELECT id, task, queue, state, priority, args::jsonb, kwargs::jsonb, due_at,
-           max_attempts, timeout, tenant, labels::jsonb, parent_id, meta::jsonb,
-           coalesce(%(now)s::timestamptz, now()), %(workflow_id)s, has_dependents,
+    SELECT id, task, queue, coalesce(fixed_state, due_state), priority, args::jsonb,
+           kwargs::jsonb, due_at, max_attempts, timeout, tenant, labels::jsonb, parent_id,
+           meta::jsonb, coalesce(%(now)s::timestamptz, now()), %(workflow_id)s, has_dependents,
            error_type, error_message,
            CASE WHEN error_type IS NOT NULL THEN coalesce(%(now)s::timestamptz, now()) END,
            expires_at
@@ -928,11 +931,11 @@ inserted AS (
     ORDER BY ord
     RETURNING id, state, queue
 ),
-notified AS (
-    SELECT pg_notify({channel}, queue)
-    FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'queued') AS due
-)
-SELECT id, state FROM timed WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY ord
+{@announce_inserted}
+SELECT id, coalesce(fixed_state, due_state) AS state
+FROM timed
+WHERE (SELECT count(*) FROM notified) >= 0
+ORDER BY ord
 
 -- name: workflow_insert_deps
 INSERT INTO {schema}.workhorse_job_deps (job_id, depends_on_id, ordinal)

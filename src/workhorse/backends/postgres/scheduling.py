@@ -21,7 +21,9 @@ class PostgresSchedules:
 
     async def schedule_states(self, *, names: Sequence[str]) -> dict[str, ScheduleState]:
         """The registered schedules among ``names``."""
-        rows = await self._pool.fetch(self._sql["schedule_states"], {"names": list(names)})
+        rows = await self._pool.fetch(
+            self._sql["schedule_states"], {"names": list(names)}, idempotent=True
+        )
         return {
             row["name"]: ScheduleState(
                 name=row["name"],
@@ -36,7 +38,7 @@ class PostgresSchedules:
         """Register the schedules not seen before."""
         if names:
             await self._pool.fetch(
-                self._sql["schedule_register"], {"names": list(names), "now": now}
+                self._sql["schedule_register"], {"names": list(names), "now": now}, idempotent=True
             )
 
     async def cron_claim_tick(self, *, name: str, tick_at: datetime, job: NewJob) -> int | None:

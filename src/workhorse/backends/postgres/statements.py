@@ -1,5 +1,8 @@
 """The SQL of one PostgreSQL schema: named queries and migrations with the schema name
-filled in, and queries composed with named conditions (a job filter, a claim's scope)."""
+filled in, and queries composed with named conditions (a job filter, a claim's scope).
+
+A query may include another by name (``{@claimed_columns}``): parts that several
+statements share are written once in ``queries.sql``."""
 
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ from workhorse.serialization import dumps
 
 _PACKAGE = "workhorse.backends.postgres"
 _CHANNEL_SUFFIX = "_jobs"
+_NEXT_CHANNEL_SUFFIX = "_next"
 # PostgreSQL truncates identifiers (and refuses channel names) past 63 bytes, and the
-# channel is the schema name plus a suffix. Plain identifiers also need no escaping.
+# channels are the schema name plus a suffix. Plain identifiers also need no escaping.
 _SCHEMA_NAME = re.compile(rf"^[A-Za-z_][A-Za-z0-9_]{{0,{62 - len(_CHANNEL_SUFFIX)}}}$")
+_INCLUDE = re.compile(r"\{@(\w+)\}")
 
 DEFAULT_SCHEMA = "workhorse"
 """The schema used when the URL names none."""
@@ -25,7 +30,18 @@ DEFAULT_SCHEMA = "workhorse"
 
 @functools.cache
 def _raw_queries() -> dict[str, str]:
-    return load_queries(_PACKAGE)
+    queries = load_queries(_PACKAGE)
+
+    def expand(sql: str, seen: tuple[str, ...]) -> str:
+        def included(match: re.Match[str]) -> str:
+            name = match[1]
+            if name in seen:
+                raise ValueError(f"queries.sql: {name!r} includes itself")
+            return expand(queries[name], (*seen, name))
+
+        return _INCLUDE.sub(included, sql)
+
+    return {name: expand(sql, (name,)) for name, sql in queries.items()}
 
 
 @functools.cache
@@ -45,12 +61,19 @@ class Statements:
             )
         self.schema = schema
         self.channel = schema + _CHANNEL_SUFFIX
-        """The NOTIFY channel on which inserts announce their queue."""
+        """The NOTIFY channel on which writes that make jobs claimable name their queue."""
+        self.next_channel = schema + _NEXT_CHANNEL_SUFFIX
+        """The NOTIFY channel on which inserts of scheduled jobs name their queue: the
+        next job of that queue may now be due sooner than a worker thought."""
         self._queries = {name: self._render(sql) for name, sql in _raw_queries().items()}
         self._composed: dict[tuple[object, ...], str] = {}
 
     def _render(self, sql: str) -> str:
-        return sql.replace("{schema}", f'"{self.schema}"').replace("{channel}", f"'{self.channel}'")
+        return (
+            sql.replace("{schema}", f'"{self.schema}"')
+            .replace("{channel}", f"'{self.channel}'")
+            .replace("{next_channel}", f"'{self.next_channel}'")
+        )
 
     def __getitem__(self, name: str) -> str:
         return self._queries[name]
@@ -68,6 +91,15 @@ class Statements:
             self._composed[key] = query
         return query
 
+    def pick_slots(
+        self, *, named_queues: bool, where: Sequence[str] = ()
+    ) -> dict[str, Sequence[str]]:
+        """The slots of ``pick_waiting``: each named queue in turn (``%(queues)s``) or
+        every queue, narrowed by the named conditions ``where``."""
+        if named_queues:
+            return {"scope": ["each_named_queue"], "where": ["in_named_queue", *where]}
+        return {"scope": ["every_queue"], "where": list(where)}
+
     def filtered(
         self, name: str, job_filter: JobFilter, *, before_id: int | None = None
     ) -> tuple[str, dict[str, Any]]:
@@ -80,11 +112,14 @@ class Statements:
         """The numbered migrations, rendered for this schema."""
         return [Migration(m.version, m.name, self._render(m.sql)) for m in _raw_migrations()]
 
-    def migration_script(self) -> str:
-        """One transaction that creates the schema from scratch and records every
-        migration as applied, for teams that run migrations themselves."""
+    def migration_script(self, *, after: int = 0) -> str:
+        """One transaction that applies the migrations numbered above ``after`` (all of
+        them by default: the schema from scratch) and records each as applied, for teams
+        that run migrations themselves."""
         parts = ["BEGIN;", self["migration_bootstrap"] + ";"]
         for migration in self.migrations():
+            if migration.version <= after:
+                continue
             parts.append(f"-- {migration.version:04d}_{migration.name}")
             parts.append(migration.sql.strip())
             # Safe to inline: an int and a file name of word characters (see _sql.py).

@@ -26,12 +26,13 @@ class PostgresWebhooks:
         await self._pool.fetch(
             self._sql["webhook_secret_set"],
             {"tenant": tenant or NO_TENANT, "secret": secret, "now": now},
+            idempotent=True,
         )
 
     async def webhook_secret_get(self, *, tenant: str | None) -> str | None:
         """A tenant's signing secret, or None."""
         rows = await self._pool.fetch(
-            self._sql["webhook_secret_get"], {"tenant": tenant or NO_TENANT}
+            self._sql["webhook_secret_get"], {"tenant": tenant or NO_TENANT}, idempotent=True
         )
         return str(rows[0]["secret"]) if rows else None
 
@@ -50,12 +51,13 @@ class PostgresWebhooks:
                 "error": delivery.error,
                 "now": now,
             },
-            idempotent=False,
         )
 
     async def webhook_delivery_list(self, *, job_id: int) -> list[WebhookDelivery]:
         """The delivery attempts of a job's webhooks, oldest first."""
-        rows = await self._pool.fetch(self._sql["webhook_delivery_list"], {"job_id": job_id})
+        rows = await self._pool.fetch(
+            self._sql["webhook_delivery_list"], {"job_id": job_id}, idempotent=True
+        )
         return [WebhookDelivery(**row) for row in rows]
 
     async def webhook_delivery_prune(self, *, before: datetime) -> int:

@@ -53,7 +53,7 @@ class PostgresWorkflows:
                 return await _insert(session, self._sql, workflow, now)
 
         # Never repeated: had the connection died mid-commit, the workflow might exist.
-        return await self._pool.run(insert, idempotent=False)
+        return await self._pool.run(insert)
 
     async def workflow_get(
         self, *, workflow_id: int, tenant: str | None = None
@@ -83,7 +83,9 @@ class PostgresWorkflows:
 
     async def job_dependencies(self, *, job_id: int) -> list[Dependency]:
         """What ``job_id`` waits for, in order."""
-        rows = await self._pool.fetch(self._sql["job_dependencies"], {"job_id": job_id})
+        rows = await self._pool.fetch(
+            self._sql["job_dependencies"], {"job_id": job_id}, idempotent=True
+        )
         return [
             Dependency(
                 job_id=row["id"],
@@ -97,7 +99,9 @@ class PostgresWorkflows:
     async def _refuse_retry_of_waiting_part(self, job_id: int) -> None:
         """Raise why a failed or cancelled job was not retried, if it waits for a job
         that has not completed (``retry_job`` leaves such parts alone)."""
-        rows = await self._pool.fetch(self._sql["job_waiting_on"], {"job_id": job_id})
+        rows = await self._pool.fetch(
+            self._sql["job_waiting_on"], {"job_id": job_id}, idempotent=True
+        )
         if rows:
             raise retry_refused(job_id, rows[0]["id"], rows[0]["state"])
 
@@ -111,6 +115,7 @@ class PostgresWorkflows:
         rows = await self._pool.fetch(
             self._sql["job_set_meta"],
             {"key": key, "value": value, "job_id": lease.job_id, "lease_token": lease.token},
+            idempotent=True,
         )
         return bool(rows)
 

@@ -102,9 +102,10 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
         """Apply pending migrations; concurrent migrators take turns."""
         return await self._db.write(schema.apply_pending)
 
-    def migration_sql(self) -> str:
-        """Every migration and the rows recording them, as one script."""
-        return schema.migration_sql()
+    def migration_sql(self, *, after: int = 0) -> str:
+        """The migrations numbered above ``after`` and the rows recording them, as one
+        script."""
+        return schema.migration_sql(after=after)
 
     async def watch(self, wake: Callable[[str | None], None]) -> None:
         """Call ``wake(None)`` after commits by other connections, until cancelled."""

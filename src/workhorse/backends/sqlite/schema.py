@@ -16,12 +16,12 @@ def migration_label(migration: Migration) -> str:
     return f"{migration.version:04d}_{migration.name}"
 
 
-def migration_sql() -> str:
-    """Every migration followed by the row that records it, as one script to run in a
-    single transaction."""
+def migration_sql(*, after: int = 0) -> str:
+    """Every migration numbered above ``after`` followed by the row that records it, as
+    one script to run in a single transaction."""
     record = QUERIES["migration_record"]
     parts = []
-    for migration in MIGRATIONS:
+    for migration in (m for m in MIGRATIONS if m.version > after):
         recorded = record.replace(":version", str(migration.version)).replace(
             ":name", f"'{migration.name}'"
         )

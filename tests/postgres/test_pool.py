@@ -1,0 +1,111 @@
+"""The connection pool: busy is not down (an exhausted pool says so and is kept), and
+workers size it for what they run unless the configuration fixes its size."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from workhorse.backends.base import WorkerInfo
+from workhorse.backends.postgres import PostgresBackend
+from workhorse.backends.postgres.backend import worker_connections
+from workhorse.backends.postgres.config import parse_config
+from workhorse.backends.postgres.pool import Connection, Pool
+from workhorse.errors import BackendUnavailableError
+
+pytestmark = pytest.mark.postgres
+
+
+@asynccontextmanager
+async def holding(pool: Pool, count: int) -> AsyncIterator[set[int]]:
+    """Keep ``count`` pooled connections busy for the block; their server pids."""
+    release = asyncio.Event()
+    pids: set[int] = set()
+    taken = asyncio.Semaphore(0)
+
+    async def hold(conn: Connection) -> None:
+        pids.add(conn.info.backend_pid)
+        taken.release()
+        await release.wait()
+
+    holders = [asyncio.create_task(pool.run(hold)) for _ in range(count)]
+    try:
+        for _ in range(count):
+            await asyncio.wait_for(taken.acquire(), 10)
+        yield pids
+    finally:
+        release.set()
+        await asyncio.gather(*holders)
+
+
+async def _pid(pool: Pool) -> int:
+    (row,) = await pool.fetch("SELECT pg_backend_pid() AS pid", {})
+    return int(row["pid"])
+
+
+async def test_an_exhausted_pool_says_so_and_is_kept(pg_url: str) -> None:
+    pool = Pool(parse_config(pg_url, {"max_size": 2, "timeout": 0.3}))
+    await pool.open()
+    try:
+        async with holding(pool, 2) as busy:
+            with pytest.raises(BackendUnavailableError, match="exhausted") as caught:
+                await _pid(pool)
+            assert "all 2 connections (max_size)" in str(caught.value)
+            assert "0.3s (timeout)" in str(caught.value)
+        # The same pool (and connections) serves the next call: nothing was replaced.
+        assert await _pid(pool) in busy
+        async with holding(pool, 2) as again:
+            assert again == busy
+    finally:
+        await pool.close()
+
+
+def _worker(worker_id: str, concurrency: int) -> WorkerInfo:
+    return WorkerInfo(id=worker_id, hostname="h", pid=1, queues=None, concurrency=concurrency)
+
+
+async def test_workers_size_the_pool_for_what_they_run(pg_url: str) -> None:
+    store = PostgresBackend(pg_url, timeout=1.0)
+    await store.connect()
+    try:
+        await store.migrate()
+        assert store.max_connections == 10
+        await store.worker_register(worker=_worker("big", 16))
+        assert store.max_connections == worker_connections(16) == 15
+        await store.worker_register(worker=_worker("small", 2))
+        assert store.max_connections == 15 + worker_connections(2)
+        # Every connection the workers reserved can be in use at once.
+        async with holding(store._pool, store.max_connections) as busy:
+            assert len(busy) == 22
+        await store.worker_deregister(worker_id="big")
+        await store.worker_deregister(worker_id="small")
+        assert store.max_connections == 10
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("how", ["option", "url"])
+async def test_a_fixed_size_stays_fixed(pg_url: str, how: str) -> None:
+    store = (
+        PostgresBackend(pg_url, max_size=4)
+        if how == "option"
+        else PostgresBackend(f"{pg_url}&max_size=4")
+    )
+    await store.connect()
+    try:
+        await store.migrate()
+        await store.worker_register(worker=_worker("w", 16))
+        assert store.max_connections == 4
+    finally:
+        await store.close()
+
+
+def test_pool_options_in_the_url() -> None:
+    config = parse_config("postgresql://h/db?max_size=7&min_size=2&timeout=3&schema=s", {})
+    assert (config.max_size, config.min_size, config.timeout, config.schema) == (7, 2, 3.0, "s")
+    assert "max_size" not in config.conninfo
+    assert parse_config("postgresql://h/db?max_size=7", {"max_size": 3}).max_size == 3
+    assert parse_config("postgresql://h/db", {}).max_size is None
