@@ -188,11 +188,15 @@ class JobFilter:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
-    """Job counts per state for one queue."""
+    """Job counts per state for one queue. A scheduled job whose ``run_at`` has come
+    counts as queued: it is ready (every claim takes it), whether or not the leader has
+    promoted it yet."""
 
     queue: str
     counts: dict[JobState, int]
     oldest_queued_at: datetime | None = None
+    """The earliest ``run_at`` of the queue's ready jobs: since then the oldest has
+    waited for a worker."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,8 +519,11 @@ class Backend(abc.ABC):
         it is due), or None."""
 
     @abc.abstractmethod
-    async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
-        """Counts per state for every queue that has jobs."""
+    async def queue_stats(
+        self, *, tenant: str | None = None, now: datetime | None = None
+    ) -> list[QueueStats]:
+        """Counts per state for every queue that has jobs, a due scheduled job counted
+        as queued (see :class:`QueueStats`)."""
 
     # -- maintenance (leader only) -----------------------------------------------------
 

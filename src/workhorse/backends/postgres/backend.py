@@ -303,8 +303,10 @@ class PostgresBackend(
         run_at: datetime | None = rows[0]["run_at"]
         return run_at
 
-    async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
-        rows = await self._pool.fetch(self._sql["queue_stats"], {"tenant": tenant})
+    async def queue_stats(
+        self, *, tenant: str | None = None, now: datetime | None = None
+    ) -> list[QueueStats]:
+        rows = await self._pool.fetch(self._sql["queue_stats"], {"tenant": tenant, "now": now})
         return _queue_stats(rows)
 
     # -- maintenance (leader only) -----------------------------------------------------

@@ -505,12 +505,19 @@ CROSS JOIN LATERAL (
 SELECT min(run_at) AS run_at FROM {schema}.workhorse_jobs WHERE state = 'scheduled'
 
 -- name: queue_stats
-SELECT queue, state, count(*) AS count,
-       min(run_at) FILTER (WHERE state = 'queued') AS oldest_queued_at
-FROM {schema}.workhorse_jobs
-WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s::text
-GROUP BY queue, state
-ORDER BY queue, state
+-- A scheduled job whose run_at has come is ready (any claim takes it): it counts as
+-- queued, promoted or not, and so does its wait.
+SELECT queue, shown AS state, count(*) AS count,
+       min(run_at) FILTER (WHERE shown = 'queued') AS oldest_queued_at
+FROM (
+    SELECT queue, run_at,
+           CASE WHEN state = 'scheduled' AND run_at <= coalesce(%(now)s::timestamptz, now())
+                THEN 'queued' ELSE state END AS shown
+    FROM {schema}.workhorse_jobs
+    WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s::text
+) AS jobs
+GROUP BY queue, shown
+ORDER BY queue, shown
 
 
 -- name: reclaim_expired

@@ -219,9 +219,11 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
         """The earliest run_at of a scheduled job in ``queues``."""
         return await self._db.read(partial(job_reads.next_run_at, queues=queues))
 
-    async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
-        """Counts per state for every queue that has jobs."""
-        return await self._db.read(partial(job_reads.queue_stats, tenant=tenant))
+    async def queue_stats(
+        self, *, tenant: str | None = None, now: datetime | None = None
+    ) -> list[QueueStats]:
+        """Counts per state for every queue that has jobs, due scheduled jobs as queued."""
+        return await self._db.read(partial(job_reads.queue_stats, tenant=tenant, now=clock(now)))
 
     # -- maintenance (leader only) -----------------------------------------------------
 

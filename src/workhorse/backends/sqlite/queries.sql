@@ -221,10 +221,16 @@ WHERE state IN ('completed', 'failed', 'cancelled') AND {filter}
 SELECT min(run_at) FROM workhorse_jobs WHERE state = 'scheduled' AND {filter}
 
 -- name: queue_stats
-SELECT queue, state, count(*), min(CASE WHEN state = 'queued' THEN run_at END)
+-- A scheduled job whose run_at has come is ready (any claim takes it): it counts as
+-- queued, promoted or not, and so does its wait.
+SELECT queue,
+       CASE WHEN state = 'scheduled' AND run_at <= :now THEN 'queued' ELSE state END AS shown,
+       count(*),
+       min(CASE WHEN state = 'queued' OR (state = 'scheduled' AND run_at <= :now)
+                THEN run_at END)
 FROM workhorse_jobs
 WHERE {filter}
-GROUP BY queue, state
+GROUP BY queue, shown
 
 -- name: job_reclaim_cancel
 -- Expired leases of jobs someone asked to cancel: nobody will run them again.
