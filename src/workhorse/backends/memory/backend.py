@@ -29,6 +29,7 @@ from workhorse.backends.memory.limits import MemoryLimits
 from workhorse.backends.memory.registry import MemoryRegistry
 from workhorse.backends.memory.rows import StoredJob, encode_new_job, utc
 from workhorse.backends.memory.scheduling import MemorySchedules
+from workhorse.backends.memory.stats import MemoryStats
 from workhorse.backends.memory.unique import refuse_duplicates, replace_waiting
 from workhorse.backends.memory.webhooks import MemoryWebhooks
 from workhorse.backends.memory.workflows import MemoryWorkflows
@@ -50,6 +51,7 @@ class MemoryBackend(
     MemoryLimits,
     MemoryWebhooks,
     MemoryWorkflows,
+    MemoryStats,
     Backend,
 ):
     """Jobs in process memory: nothing survives the process, nothing is shared with

@@ -41,6 +41,7 @@ from workhorse.backends.postgres.records import claimed_job, job_record, worker_
 from workhorse.backends.postgres.scheduling import PostgresSchedules
 from workhorse.backends.postgres.sessions import AsyncConnSession
 from workhorse.backends.postgres.statements import Statements
+from workhorse.backends.postgres.stats import PostgresStats
 from workhorse.backends.postgres.transactional import caller_session
 from workhorse.backends.postgres.webhooks import PostgresWebhooks
 from workhorse.backends.postgres.workflows import PostgresWorkflows
@@ -54,7 +55,7 @@ _OUTCOME_STATES = frozenset(
 
 
 class PostgresBackend(
-    PostgresSchedules, PostgresLimits, PostgresWebhooks, PostgresWorkflows, Backend
+    PostgresSchedules, PostgresLimits, PostgresWebhooks, PostgresWorkflows, PostgresStats, Backend
 ):
     """Jobs in a PostgreSQL schema (``?schema=name`` in the URL, ``workhorse`` by
     default). Options: ``min_size``/``max_size`` of the connection pool, ``timeout``

@@ -37,6 +37,7 @@ from workhorse.backends.sqlite.statements import (
     due_query,
     job_filter,
 )
+from workhorse.backends.sqlite.stats import SQLiteStats
 from workhorse.backends.sqlite.watch import watch_data_version
 from workhorse.backends.sqlite.webhooks import SQLiteWebhooks
 from workhorse.backends.sqlite.workflows import SQLiteWorkflows
@@ -44,7 +45,9 @@ from workhorse.errors import ConfigurationError
 from workhorse.jobs import JobRecord
 
 
-class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflows, Backend):
+class SQLiteBackend(
+    SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflows, SQLiteStats, Backend
+):
     """Jobs in a SQLite file (``sqlite:///relative/path.db`` or
     ``sqlite:////absolute/path.db``), in write-ahead-log mode so readers never wait.
 

@@ -618,3 +618,39 @@ LIMIT 1
 UPDATE workhorse_jobs
 SET meta = json_set(meta, :path, json(:value))
 WHERE id = :job_id AND lease_token = :lease_token AND state = 'running'
+
+
+-- ===== job statistics (metrics and throughput, migration 0005) =====
+
+-- name: stats_count_add
+INSERT INTO workhorse_job_counts (minute, tenant, queue, task, event, count)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (minute, tenant, queue, task, event) DO UPDATE SET count = count + excluded.count
+
+-- name: stats_run_time_add
+INSERT INTO workhorse_job_run_times (queue, task, le, count, seconds)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (queue, task, le) DO UPDATE
+SET count = count + excluded.count, seconds = seconds + excluded.seconds
+
+-- name: stats_totals
+SELECT queue, task, event, sum(count)
+FROM workhorse_job_counts
+WHERE minute = 0
+GROUP BY queue, task, event
+ORDER BY queue, task, event
+
+-- name: stats_run_times
+SELECT queue, task, le, count, seconds
+FROM workhorse_job_run_times
+ORDER BY queue, task, le
+
+-- name: stats_timeline
+SELECT minute, event, sum(count)
+FROM workhorse_job_counts
+WHERE minute >= :since AND minute > 0 AND (:tenant IS NULL OR tenant = :tenant)
+GROUP BY minute, event
+ORDER BY minute, event
+
+-- name: stats_prune
+DELETE FROM workhorse_job_counts WHERE minute > 0 AND minute < :before
