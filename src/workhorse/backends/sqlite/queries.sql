@@ -652,5 +652,8 @@ WHERE minute >= :since AND minute > 0 AND (:tenant IS NULL OR tenant = :tenant)
 GROUP BY minute, event
 ORDER BY minute, event
 
+-- name: stats_prune_probe
+SELECT 1 FROM workhorse_job_counts WHERE minute > 0 AND minute < :before LIMIT 1
+
 -- name: stats_prune
 DELETE FROM workhorse_job_counts WHERE minute > 0 AND minute < :before

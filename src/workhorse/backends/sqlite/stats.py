@@ -54,8 +54,13 @@ class SQLiteStats:
         return _stats.timeline(rows)
 
     async def stats_prune(self, *, before: datetime) -> int:
-        """Delete the minutes before ``before``; the totals stay."""
+        """Delete the minutes before ``before``; the totals stay. With nothing to
+        delete, no write lock is taken."""
         params = {"before": _stats.minute_of(before)}
-        return await self._db.write(
-            lambda conn: conn.execute(QUERIES["stats_prune"], params).rowcount, durable=False
+        pruned = await self._db.write_if(
+            QUERIES["stats_prune_probe"],
+            params,
+            lambda conn: conn.execute(QUERIES["stats_prune"], params).rowcount,
+            durable=False,
         )
+        return pruned or 0
