@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from workhorse._portal import Portal, sync_twin
 from workhorse.backends import DEFAULT_URL, open_backend, redact_url
-from workhorse.backends.base import Backend, JobFilter, QueueStats, WorkerRecord, WorkflowRecord
+from workhorse.backends.base import (
+    Backend,
+    JobEvent,
+    JobFilter,
+    NewJob,
+    QueueStats,
+    WorkerRecord,
+    WorkflowRecord,
+)
 from workhorse.errors import JobNotFoundError, UnknownTaskError
 from workhorse.handle import Job
 from workhorse.jobs import JobRecord, JobState
@@ -20,6 +28,8 @@ from workhorse.limits.config import Limit, LimitRegistry, Rate
 from workhorse.retry import Retry
 from workhorse.scheduling.schedule import Schedule, ScheduleRegistry, build_schedule
 from workhorse.settings import WorkerSettings, retry_from_env
+from workhorse.stats.flusher import Flusher
+from workhorse.stats.tally import JobKey, Tally
 from workhorse.tasks import EnqueueOptions, Executor, JobSpec, Task, _seconds
 from workhorse.unique import UniqueSetting
 from workhorse.webhooks.delivery import Webhooks
@@ -96,6 +106,10 @@ class Workhorse:
         """Periodic jobs (see :meth:`schedule` and :meth:`periodic`)."""
         self.webhooks = Webhooks(self)
         """Webhook settings, secrets and delivery log; registers the delivery task."""
+        self._tally = Tally()
+        """Job events this process counted (enqueues, a worker's attempts), on their way
+        to the store's statistics."""
+        self._flusher = Flusher(self._tally, self._backend_if_open)
 
     def __repr__(self) -> str:
         return f"<Workhorse {redact_url(self.url)} tasks={len(self.tasks)}>"
@@ -337,18 +351,33 @@ class Workhorse:
         future.set_result(store)
         return store
 
+    def _backend_if_open(self) -> Backend | None:
+        """The running loop's store if it is open (never opens one)."""
+        shared = self._shared_backend
+        if shared is not None:
+            return shared
+        with self._lock:
+            future = self._backends.get(asyncio.get_running_loop())
+        if future is None or not future.done() or future.cancelled() or future.exception():
+            return None
+        return future.result()
+
     async def migrate(self) -> list[str]:
         """Apply pending schema migrations; return their names."""
         return await (await self.backend()).migrate()
 
     async def aclose(self) -> None:
-        """Close this loop's store connections (and the sync bridge when called last)."""
+        """Write this process's job statistics, then close this loop's store connections
+        (and the sync bridge when called last)."""
         loop = asyncio.get_running_loop()
         with self._lock:
             future = self._backends.pop(loop, None)
         if future is not None and future.done() and not future.exception():
-            await future.result().close()
+            store = future.result()
+            await self._flusher.close(store)
+            await store.close()
         if self._shared_backend is not None and not self._backends:
+            await self._flusher.close(self._shared_backend)
             await self._shared_backend.close()
             self._shared_backend = None
 
@@ -383,8 +412,12 @@ class Workhorse:
             from workhorse.eager import run_eagerly
 
             await run_eagerly(self, store, [job for job in jobs if job.created])
-        elif connection is None:
-            self._wake_local({row.queue for row in rows})
+        else:
+            self._count_enqueued(
+                [new for new, row in zip(rows, inserted, strict=True) if row.created]
+            )
+            if connection is None:
+                self._wake_local({row.queue for row in rows})
         return jobs
 
     async def enqueue(
@@ -560,6 +593,13 @@ class Workhorse:
         for wake in wakers:
             for queue in queues:
                 wake(queue)
+
+    def _count_enqueued(self, jobs: Sequence[NewJob]) -> None:
+        """Count jobs this process stored (not in eager mode: its jobs never meet a
+        worker, so their attempts would not be counted either)."""
+        if jobs:
+            self._tally.add(JobEvent.ENQUEUED, [JobKey(j.queue, j.task, j.tenant) for j in jobs])
+            self._flusher.soon()
 
     def _jobs_finished(self, job_ids: Sequence[int]) -> None:
         """Called by in-process workers once outcomes are stored (thread-safe)."""

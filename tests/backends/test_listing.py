@@ -243,6 +243,29 @@ async def test_oldest_queued_at(backend: Backend, now: datetime) -> None:
     assert stats["idle"].oldest_queued_at is None
 
 
+async def test_due_scheduled_jobs_count_as_queued(backend: Backend, now: datetime) -> None:
+    # Nobody promoted them (no leader runs), yet they are ready: the depth and the wait
+    # must show them, or an alert on a queue without workers never fires.
+    await insert_one(backend, now=at(now, -120), queue="q", delay=60)
+    await insert_one(backend, now=at(now, -30), queue="q")
+    await insert_one(backend, now=now, queue="q", delay=60)
+    await insert_one(backend, now=at(now, -100), queue="late", delay=90)
+    stats = {row.queue: row for row in await backend.queue_stats(now=now)}
+    assert _by_queue(list(stats.values())) == {
+        "q": {JobState.QUEUED: 2, JobState.SCHEDULED: 1},
+        "late": {JobState.QUEUED: 1},
+    }
+    assert_time(stats["q"].oldest_queued_at, at(now, -60))
+    assert_time(stats["late"].oldest_queued_at, at(now, -10))
+    earlier = {row.queue: row for row in await backend.queue_stats(now=at(now, -70))}
+    assert _by_queue(list(earlier.values())) == {
+        "q": {JobState.QUEUED: 1, JobState.SCHEDULED: 2},
+        "late": {JobState.SCHEDULED: 1},
+    }
+    assert_time(earlier["q"].oldest_queued_at, at(now, -30))
+    assert earlier["late"].oldest_queued_at is None
+
+
 async def test_queue_stats_are_tenant_scoped(backend: Backend, now: datetime) -> None:
     await insert(
         backend,

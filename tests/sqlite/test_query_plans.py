@@ -94,3 +94,16 @@ async def test_listings_use_their_indexes(
     sql, params = job_filter("job_list", flt, before_id=100)
     plan = _plan(raw, sql, {**params, "limit": 50})
     assert any(index in step for step in plan), plan
+
+
+@pytest.mark.parametrize(
+    "query", ["stats_totals", "stats_timeline", "stats_prune_probe", "stats_prune"]
+)
+async def test_job_statistics_read_a_range_of_minutes(
+    store: SQLiteBackend, raw: sqlite3.Connection, query: str
+) -> None:
+    # Per-minute rows pile up between prunes: totals, a throughput window and pruning
+    # each read their minutes off the primary key, never the whole table.
+    plan = _plan(raw, QUERIES[query], {"since": 0, "before": 0, "tenant": None})
+    assert any("workhorse_job_counts USING PRIMARY KEY (minute" in step for step in plan), plan
+    assert not any(step.startswith("SCAN workhorse_job_counts") for step in plan), plan

@@ -1,14 +1,13 @@
 """Endpoints that need jobs to run: a server with an in-process worker (``serve
---with-worker``): readiness, throughput and the Prometheus metrics."""
+--with-worker``): readiness, throughput and the Prometheus metrics. (Metrics across
+separate processes: tests/acceptance/test_metrics_processes.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from ._metrics import Samples, samples, scrape_until, value
 from .conftest import Live
 
 
@@ -17,15 +16,6 @@ async def wait_final(live: Live, job_ids: list[int], timeout: float = 30) -> Non
     for job_id in job_ids:
         left = max(0.1, deadline - time.monotonic())
         await live.app.job(job_id).wait(timeout=left)
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of an exposition, by name and sorted labels."""
-    found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
 
 
 async def test_readyz_checks_the_in_process_worker(live_worker: Live) -> None:
@@ -54,12 +44,24 @@ async def test_jobs_posted_to_the_api_run_and_show_in_throughput(live_worker: Li
     assert failed["error"]["type"].endswith("RuntimeError")
     assert "marker never-made is missing" in failed["error"]["message"]
     assert "Traceback" in failed["error"]["traceback"]
-    throughput = (await client.get("/throughput", params={"minutes": 5})).json()
-    assert throughput["bucket_seconds"] == 10
-    assert len(throughput["buckets"]) == 30
-    assert sum(b["completed"] for b in throughput["buckets"]) == 3
-    assert sum(b["failed"] for b in throughput["buckets"]) == 1
-    assert throughput["buckets"][-1]["completed"] + throughput["buckets"][-2]["completed"] >= 1
+
+    # Outcomes reach the statistics about a second after they are stored.
+    deadline = time.monotonic() + 30
+    while True:
+        found = (await client.get("/throughput", params={"minutes": 5})).json()
+        if sum(b["completed"] + b["failed"] for b in found["buckets"]) >= 4:
+            break
+        assert time.monotonic() < deadline, f"the outcomes never showed: {found}"
+        await asyncio.sleep(0.05)
+    assert found["bucket_seconds"] == 60
+    assert len(found["buckets"]) == 5
+    assert sum(b["completed"] for b in found["buckets"]) == 3
+    assert sum(b["failed"] for b in found["buckets"]) == 1
+    assert sum(b["retried"] for b in found["buckets"]) == 0
+    assert found["buckets"][-1]["completed"] + found["buckets"][-2]["completed"] == 3
+    admin = live_worker.client(await live_worker.key(admin=True))
+    others = (await admin.get("/throughput", params={"tenant": "globex"})).json()
+    assert sum(b["completed"] + b["failed"] for b in others["buckets"]) == 0
 
 
 async def test_metrics_count_jobs_per_queue_state_and_task(live_worker: Live) -> None:
@@ -68,28 +70,58 @@ async def test_metrics_count_jobs_per_queue_state_and_task(live_worker: Live) ->
         (await client.post("/jobs", json={"task": "echo", "args": [i]})).json()["id"]
         for i in range(2)
     ]
+    made.append(await live_worker.enqueue("fail_unless", args=["no-marker"], max_attempts=2))
     await client.post("/jobs", json={"task": "echo", "queue": "later", "delay": 3600})
     await wait_final(live_worker, made)
+    gate = live_worker.tmp / "never-opened"  # the only slot stays taken until the cancel
+    gated = (await client.post("/jobs", json={"task": "gated", "args": [str(gate)]})).json()
+    deadline = time.monotonic() + 30
+    while (await client.get(f"/jobs/{gated['id']}")).json()["state"] != "running":
+        assert time.monotonic() < deadline, "the gated job never started"
+        await asyncio.sleep(0.02)
+    assert (await client.delete(f"/jobs/{gated['id']}")).status_code == 200
+    await wait_final(live_worker, [gated["id"]])
     admin = live_worker.client(await live_worker.key(admin=True, read_only=True))
-    response = await admin.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    found = samples(response.text)
+    expected = {
+        ("default", "echo"): {"enqueued": 2, "started": 2, "completed": 2},
+        ("later", "echo"): {"enqueued": 1},
+        ("default", "fail_unless"): {"enqueued": 1, "started": 2, "retried": 1, "failed": 1},
+        ("default", "gated"): {"enqueued": 1, "started": 1, "cancelled": 1},
+    }
 
-    def value(name: str, **labels: Any) -> float:
-        return found[(name, tuple(sorted(labels.items())))]
+    def counted(found: Samples) -> bool:
+        return all(
+            value(found, f"workhorse_jobs_{event}_total", queue=queue, task=task)
+            == counts.get(event, 0)
+            for (queue, task), counts in expected.items()
+            for event in ("enqueued", "started", "completed", "retried", "failed", "cancelled")
+        )
 
-    assert value("workhorse_queue_jobs", queue="default", state="completed") == 2
-    assert value("workhorse_queue_jobs", queue="later", state="scheduled") == 1
-    assert value("workhorse_queue_jobs", queue="default", state="running") == 0
-    assert value("workhorse_queue_oldest_job_age_seconds", queue="default") == 0
-    assert value("workhorse_jobs_enqueued_total", queue="default", task="echo") == 2
-    assert value("workhorse_jobs_enqueued_total", queue="later", task="echo") == 1
-    assert value("workhorse_workers_live") == 1
-    assert value("workhorse_workers_registered") == 1
-    assert value("workhorse_worker_attempts_total", outcome="completed") == 2
-    assert value("workhorse_worker_attempts_total", outcome="failed") == 0
-    assert value("workhorse_worker_running") == 0
+    found = await scrape_until(admin, counted, "every job counter")
+    for (queue, task), attempts in {
+        ("default", "echo"): 2,
+        ("default", "fail_unless"): 2,
+        ("default", "gated"): 1,
+    }.items():
+        histogram = {"queue": queue, "task": task}
+        assert value(found, "workhorse_job_run_seconds_count", **histogram) == attempts
+        assert value(found, "workhorse_job_run_seconds_bucket", le="+Inf", **histogram) == attempts
+        assert (value(found, "workhorse_job_run_seconds_sum", **histogram) or 0) > 0
+    assert value(found, "workhorse_job_run_seconds_count", queue="later", task="echo") is None
+    assert value(found, "workhorse_queue_jobs", queue="default", state="completed") == 2
+    assert value(found, "workhorse_queue_jobs", queue="default", state="failed") == 1
+    assert value(found, "workhorse_queue_jobs", queue="default", state="cancelled") == 1
+    assert value(found, "workhorse_queue_jobs", queue="later", state="scheduled") == 1
+    assert value(found, "workhorse_queue_jobs", queue="default", state="running") == 0
+    assert value(found, "workhorse_queue_oldest_job_age_seconds", queue="default") == 0
+    assert value(found, "workhorse_queue_oldest_job_age_seconds", queue="later") == 0
+    assert value(found, "workhorse_workers_live") == 1
+    assert value(found, "workhorse_workers_registered") == 1
+    assert value(found, "workhorse_worker_attempts_total", outcome="completed") == 2
+    assert value(found, "workhorse_worker_attempts_total", outcome="retried") == 1
+    assert value(found, "workhorse_worker_attempts_total", outcome="failed") == 1
+    assert value(found, "workhorse_worker_attempts_total", outcome="cancelled") == 1
+    assert value(found, "workhorse_worker_running") == 0
 
 
 async def test_oldest_job_age_grows_while_nothing_claims(live_sqlite: Live) -> None:

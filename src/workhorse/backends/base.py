@@ -15,6 +15,7 @@ outcome of a later attempt.
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -188,11 +189,15 @@ class JobFilter:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
-    """Job counts per state for one queue."""
+    """Job counts per state for one queue. A scheduled job whose ``run_at`` has come
+    counts as queued: it is ready (every claim takes it), whether or not the leader has
+    promoted it yet."""
 
     queue: str
     counts: dict[JobState, int]
     oldest_queued_at: datetime | None = None
+    """The earliest ``run_at`` of the queue's ready jobs: since then the oldest has
+    waited for a worker."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +242,70 @@ class ApiKeyRecord:
     read_only: bool
     created_at: datetime
     revoked_at: datetime | None = None
+
+
+# -- job statistics (metrics and throughput) -------------------------------------------
+
+
+class JobEvent(enum.StrEnum):
+    """What happened to a job, as counted in the store's job statistics."""
+
+    ENQUEUED = "enqueued"
+    STARTED = "started"
+    """An attempt began."""
+    COMPLETED = "completed"
+    RETRIED = "retried"
+    """An attempt failed and another one is scheduled."""
+    FAILED = "failed"
+    """The job failed for good."""
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class EventCount:
+    """``count`` jobs of ``task`` in ``queue`` went through ``event``: in the minute
+    that starts at ``minute`` (in ``stats_add``), or ever (in ``stats_totals``, where
+    ``minute`` and ``tenant`` are None: every tenant together)."""
+
+    event: JobEvent
+    queue: str
+    task: str
+    count: int
+    tenant: str | None = None
+    minute: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunTimeCount:
+    """``count`` attempts of ``task`` in ``queue`` ran for at most ``le`` seconds (and
+    more than the next lower bound), ``seconds`` in all: one bucket of a run-time
+    histogram (``le`` is ``math.inf`` for the last)."""
+
+    queue: str
+    task: str
+    le: float
+    count: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobTotals:
+    """The all-time job statistics of a store."""
+
+    counts: list[EventCount]
+    """Per queue, task and event, every tenant together."""
+    run_times: list[RunTimeCount]
+    """The run-time histogram buckets per queue and task."""
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCount:
+    """How many jobs went through ``event`` in the minute that starts at ``minute``
+    (every queue and task together)."""
+
+    minute: datetime
+    event: JobEvent
+    count: int
 
 
 # -- periodic jobs, limits and webhooks (issue 5) ------------------------------------
@@ -516,8 +585,11 @@ class Backend(abc.ABC):
         it is due), or None."""
 
     @abc.abstractmethod
-    async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
-        """Counts per state for every queue that has jobs."""
+    async def queue_stats(
+        self, *, tenant: str | None = None, now: datetime | None = None
+    ) -> list[QueueStats]:
+        """Counts per state for every queue that has jobs, a due scheduled job counted
+        as queued (see :class:`QueueStats`)."""
 
     # -- maintenance (leader only) -----------------------------------------------------
 
@@ -578,6 +650,35 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def worker_prune(self, *, older_than: float, now: datetime | None = None) -> int:
         """Delete workers whose last heartbeat is older than ``older_than`` seconds."""
+
+    # -- job statistics (metrics and throughput) ---------------------------------------
+
+    @abc.abstractmethod
+    async def stats_add(
+        self, *, counts: Sequence[EventCount], run_times: Sequence[RunTimeCount]
+    ) -> None:
+        """Add to the job statistics, in one transaction: each count to its minute
+        (``minute`` is required; it is cut down to the start of its minute) and to the
+        all-time totals, each run-time count to its histogram bucket. ``ValueError``,
+        and nothing added, for a count without a minute or a negative number."""
+
+    @abc.abstractmethod
+    async def stats_totals(self) -> JobTotals:
+        """The all-time totals per queue, task and event, and the run-time histograms.
+        Totals only grow: ``stats_prune`` leaves them alone."""
+
+    @abc.abstractmethod
+    async def stats_timeline(
+        self, *, since: datetime, tenant: str | None = None
+    ) -> list[MinuteCount]:
+        """Counts per minute and event, every queue and task together, from the minute
+        holding ``since`` on, for ``tenant`` (None: every tenant, jobs without one
+        included); oldest minute first, minutes without counts left out."""
+
+    @abc.abstractmethod
+    async def stats_prune(self, *, before: datetime) -> int:
+        """Forget the per-minute counts of the minutes that ended by ``before`` (the
+        all-time totals keep them). Returns how many rows were deleted."""
 
     # -- API keys (HTTP API and dashboard) -------------------------------------------
 

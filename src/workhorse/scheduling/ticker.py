@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from workhorse.backends.base import Backend, ScheduleState
+from workhorse.backends.base import Backend, NewJob, ScheduleState
 from workhorse.scheduling.cron import next_tick, ticks_between
 from workhorse.scheduling.schedule import Schedule
 
@@ -31,6 +31,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _ignore(jobs: Sequence[NewJob]) -> None:
+    return None
+
+
 @dataclass(eq=False)
 class ScheduleTicks:
     """Enqueue the due ticks of ``schedules`` (a leader-only chore)."""
@@ -42,6 +46,8 @@ class ScheduleTicks:
     """Seconds ahead of now that ticks are enqueued (as jobs scheduled at the tick)."""
     prune_interval: float = 3600.0
     clock: Callable[[], datetime] = _utcnow
+    on_enqueued: Callable[[Sequence[NewJob]], None] = _ignore
+    """Called with each job a tick enqueued (for the job statistics)."""
     _reported: dict[str, datetime] = field(default_factory=dict)
     _pruned_at: datetime | None = None
 
@@ -74,10 +80,10 @@ class ScheduleTicks:
             start = oldest
         until = now + timedelta(seconds=self.lookahead)
         for tick in ticks_between(schedule.trigger, start, until):
-            job_id = await store.cron_claim_tick(
-                name=schedule.name, tick_at=tick, job=schedule.new_job(tick)
-            )
+            job = schedule.new_job(tick)
+            job_id = await store.cron_claim_tick(name=schedule.name, tick_at=tick, job=job)
             if job_id is not None:
+                self.on_enqueued([job])
                 late = " (catching up)" if tick < now - timedelta(seconds=self.interval) else ""
                 logger.info(
                     "schedule %s: enqueued job %d for %s%s", schedule.name, job_id, tick, late
@@ -112,9 +118,21 @@ class ScheduleTicks:
             logger.info("forgot %d schedule tick(s) older than a day", pruned)
 
 
-def schedule_chores(schedules: Sequence[Schedule], interval: float) -> list[ScheduleTicks]:
+def schedule_chores(
+    schedules: Sequence[Schedule],
+    interval: float,
+    on_enqueued: Callable[[Sequence[NewJob]], None] = _ignore,
+) -> list[ScheduleTicks]:
     """The chore for ``schedules`` (none when there are none), run every ``interval``
-    seconds and claiming two periods ahead."""
+    seconds and claiming two periods ahead; ``on_enqueued`` hears of each job a tick
+    enqueued."""
     if not schedules:
         return []
-    return [ScheduleTicks(schedules=list(schedules), interval=interval, lookahead=2 * interval)]
+    return [
+        ScheduleTicks(
+            schedules=list(schedules),
+            interval=interval,
+            lookahead=2 * interval,
+            on_enqueued=on_enqueued,
+        )
+    ]

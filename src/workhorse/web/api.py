@@ -101,10 +101,9 @@ def _scoped_unique_key(key: str | None, tenant: str | None) -> str | None:
 class _Routes:
     """The endpoint functions, bound to one app and its guard."""
 
-    def __init__(self, app: Workhorse, worker: WorkerProbe | None, metrics: Metrics) -> None:
+    def __init__(self, app: Workhorse, worker: WorkerProbe | None) -> None:
         self.app = app
         self.worker = worker
-        self.metrics = metrics
 
     async def _visible_job(self, job_id: int, principal: Principal) -> JobRecord:
         store = await self.app.backend()
@@ -143,8 +142,6 @@ class _Routes:
             if not principal.owns(record):
                 raise ApiError(409, "conflict", "this unique key is held by another job")
             response.status_code = 200
-        else:
-            self.metrics.record(event="enqueued", queue=record.queue, task=record.task)
         return JobOut.of(record)
 
     async def get_job(self, job_id: int, principal: Principal) -> JobOut:
@@ -261,8 +258,7 @@ def create_router(
     authenticator = auth if auth is not None else ApiKeyAuthenticator(app)
     sessions = Sessions(app, SessionCodec(session_secret))
     guard = Guard(authenticator, sessions, Origins(trusted_origins))
-    job_metrics = Metrics(app, stale_after=app.settings.lease, worker=worker)
-    routes = _Routes(app, worker, job_metrics)
+    routes = _Routes(app, worker)
     router = APIRouter(route_class=route_class(max_payload_bytes, guard), responses=_ERRORS)
 
     @router.post("/jobs", status_code=201, tags=["jobs"], summary="Enqueue a job")
@@ -367,7 +363,7 @@ def create_router(
     install_webhook_routes(router, app, routes._visible_job)
     install_workflow_routes(router, app)
     if metrics:
-        job_metrics.install(router)
+        Metrics(app, stale_after=app.settings.lease, worker=worker).install(router)
     if dashboard:
         from workhorse.web.dashboard import install_dashboard
 

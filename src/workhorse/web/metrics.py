@@ -1,30 +1,41 @@
 """Prometheus metrics at ``/metrics`` (admin keys only), in a registry of their own.
 
-Two kinds of figures:
+Everything but the last two families is read from the store at scrape time, so any
+process's ``/metrics`` (every ``workhorse serve``, every mounted router) tells the same
+story, of every process:
 
-- read from the store at scrape time, so they cover every worker on every machine: jobs
-  per queue and state, the age of the oldest ready job per queue, live workers;
-- counted as things happen in this process: jobs enqueued through this API, the
-  attempts of the worker running in this process (``workhorse_worker_attempts_total``
-  by outcome, from the worker's own counters), and, per queue and task, whatever is
-  reported through :meth:`Metrics.record` (started, completed, failed, retried, run time).
+- ``workhorse_jobs_{enqueued,started,completed,retried,failed,cancelled}_total`` and the
+  ``workhorse_job_run_seconds`` histogram per queue and task: the job statistics that
+  every process which enqueues or runs jobs writes about once a second
+  (:mod:`workhorse.stats`), so a scrape may miss the last second of them;
+- jobs per queue and state (a due scheduled job counts as queued), how long the oldest
+  ready job of each queue has waited, live and registered workers, the jobs each runs;
+- and, named as this process's, the attempts of the worker running in this process
+  (``workhorse_worker_attempts_total`` by outcome, ``workhorse_worker_running``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import generate_latest
 
-from workhorse.backends.base import QueueStats, WorkerRecord
+from workhorse.backends.base import JobEvent, JobTotals, QueueStats, WorkerRecord
 from workhorse.jobs import JobState
+from workhorse.stats.tally import RUN_TIME_BUCKETS
 from workhorse.web.guard import Admin
 from workhorse.web.lifespan import WorkerLifespan, WorkerProbe
 from workhorse.web.stats import live_workers
@@ -33,7 +44,15 @@ if TYPE_CHECKING:
     from workhorse.app import Workhorse
 
 WORKER_OUTCOMES = ("claimed", "completed", "failed", "retried", "cancelled", "lost", "released")
-RUN_TIME_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+_EVENT_HELP = {
+    JobEvent.ENQUEUED: "Jobs enqueued, by every process.",
+    JobEvent.STARTED: "Attempts started, by every worker.",
+    JobEvent.COMPLETED: "Jobs completed.",
+    JobEvent.RETRIED: "Attempts that failed with another attempt scheduled.",
+    JobEvent.FAILED: "Jobs failed for good.",
+    JobEvent.CANCELLED: "Attempts their worker ended cancelled (not waiting jobs cancelled).",
+}
 
 
 @dataclass(slots=True)
@@ -42,14 +61,55 @@ class _Snapshot:
 
     queues: list[QueueStats] = field(default_factory=list)
     workers: list[WorkerRecord] = field(default_factory=list)
+    totals: JobTotals = field(default_factory=lambda: JobTotals(counts=[], run_times=[]))
     live: int = 0
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+def _job_counters(totals: JobTotals) -> Iterator[Metric]:
+    """One counter family per event; every queue and task that has any count has a
+    sample in each (zero included), so a rate over them never starts from nothing."""
+    pairs = sorted(
+        {(c.queue, c.task) for c in totals.counts} | {(r.queue, r.task) for r in totals.run_times}
+    )
+    counts = {(c.queue, c.task, c.event): c.count for c in totals.counts}
+    for event in JobEvent:
+        family = CounterMetricFamily(
+            f"workhorse_jobs_{event.value}", _EVENT_HELP[event], labels=["queue", "task"]
+        )
+        for queue, task in pairs:
+            family.add_metric([queue, task], counts.get((queue, task, event), 0))
+        yield family
+
+
+def _bound_label(bound: float) -> str:
+    """A bucket's ``le`` as Prometheus writes it: ``0.5``, ``1.0``, ``+Inf``."""
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
+
+
+def _run_time_histogram(totals: JobTotals) -> Metric:
+    family = HistogramMetricFamily(
+        "workhorse_job_run_seconds",
+        "Run time of attempts that ended with an outcome: from their start to the outcome "
+        "being stored.",
+        labels=["queue", "task"],
+    )
+    per_pair: dict[tuple[str, str], list[tuple[float, int, float]]] = {}
+    for row in totals.run_times:
+        per_pair.setdefault((row.queue, row.task), []).append((row.le, row.count, row.seconds))
+    for (queue, task), rows in sorted(per_pair.items()):
+        buckets = [
+            (_bound_label(bound), sum(n for le, n, _ in rows if le <= bound))
+            for bound in RUN_TIME_BUCKETS
+        ]
+        family.add_metric([queue, task], buckets, sum_value=sum(s for _, _, s in rows))
+    return family
+
+
 class _StoreCollector:
-    """Exposes the last snapshot as gauges (prometheus collectors are synchronous, the
-    store is not: the scrape handler refreshes the snapshot first), and the counters of
-    the worker running in this process, if any."""
+    """Exposes the last snapshot (prometheus collectors are synchronous, the store is
+    not: the scrape handler refreshes the snapshot first), and the counters of the
+    worker running in this process, if any."""
 
     def __init__(self, worker: WorkerProbe | None) -> None:
         self.snapshot = _Snapshot()
@@ -74,14 +134,16 @@ class _StoreCollector:
             value=worker.stats.running,
         )
 
-    def collect(self) -> Iterator[Metric]:
+    def _queue_metrics(self) -> Iterator[Metric]:
         snap = self.snapshot
         depth = GaugeMetricFamily(
-            "workhorse_queue_jobs", "Jobs per queue and state.", labels=["queue", "state"]
+            "workhorse_queue_jobs",
+            "Jobs per queue and state (a scheduled job whose time has come counts as queued).",
+            labels=["queue", "state"],
         )
         age = GaugeMetricFamily(
             "workhorse_queue_oldest_job_age_seconds",
-            "How long the oldest ready (queued) job of each queue has waited.",
+            "How long the oldest ready job of each queue has waited for a worker.",
             labels=["queue"],
         )
         for stats in snap.queues:
@@ -92,6 +154,9 @@ class _StoreCollector:
             age.add_metric([stats.queue], waited)
         yield depth
         yield age
+
+    def _worker_gauges(self) -> Iterator[Metric]:
+        snap = self.snapshot
         yield GaugeMetricFamily(
             "workhorse_workers_live", "Workers with a recent heartbeat.", value=snap.live
         )
@@ -106,6 +171,12 @@ class _StoreCollector:
         for worker in snap.workers:
             running.add_metric([worker.id], worker.running)
         yield running
+
+    def collect(self) -> Iterator[Metric]:
+        yield from _job_counters(self.snapshot.totals)
+        yield _run_time_histogram(self.snapshot.totals)
+        yield from self._queue_metrics()
+        yield from self._worker_gauges()
         yield from self._worker_metrics()
 
 
@@ -119,63 +190,9 @@ class Metrics:
         self.app = app
         self.stale_after = stale_after
         self.registry = CollectorRegistry(auto_describe=True)
-        labels = ["queue", "task"]
-        self.enqueued = Counter(
-            "workhorse_jobs_enqueued",
-            "Jobs enqueued through this process's API.",
-            labels,
-            registry=self.registry,
-        )
-        self.started = Counter(
-            "workhorse_jobs_started",
-            "Attempts started by this process's worker.",
-            labels,
-            registry=self.registry,
-        )
-        self.completed = Counter(
-            "workhorse_jobs_completed",
-            "Jobs completed by this process's worker.",
-            labels,
-            registry=self.registry,
-        )
-        self.failed = Counter(
-            "workhorse_jobs_failed",
-            "Jobs failed for good in this process's worker.",
-            labels,
-            registry=self.registry,
-        )
-        self.retried = Counter(
-            "workhorse_jobs_retried",
-            "Attempts that failed and will be retried.",
-            labels,
-            registry=self.registry,
-        )
-        self.run_time = Histogram(
-            "workhorse_job_run_seconds",
-            "Run time of attempts in this process's worker.",
-            labels,
-            buckets=RUN_TIME_BUCKETS,
-            registry=self.registry,
-        )
         self._store = _StoreCollector(worker)
         self.registry.register(self._store)
         self._lock = asyncio.Lock()
-
-    def record(self, *, event: str, queue: str, task: str, seconds: float | None = None) -> None:
-        """Count one job event: ``enqueued``, ``started``, ``completed``, ``failed`` or
-        ``retried`` (with the attempt's run time in ``seconds`` for the last three)."""
-        counter = {
-            "enqueued": self.enqueued,
-            "started": self.started,
-            "completed": self.completed,
-            "failed": self.failed,
-            "retried": self.retried,
-        }.get(event)
-        if counter is None:
-            return
-        counter.labels(queue, task).inc()
-        if seconds is not None and event in {"completed", "failed", "retried"}:
-            self.run_time.labels(queue, task).observe(seconds)
 
     async def render(self) -> bytes:
         """The exposition text, with store figures read now."""
@@ -183,10 +200,12 @@ class Metrics:
             store = await self.app.backend()
             queues = await store.queue_stats()
             workers = await store.worker_list()
+            totals = await store.stats_totals()
             now = datetime.now(UTC)
             self._store.snapshot = _Snapshot(
                 queues=queues,
                 workers=workers,
+                totals=totals,
                 live=len(live_workers(workers, now=now, stale_after=self.stale_after)),
                 now=now,
             )

@@ -270,15 +270,19 @@ class WorkerOut(BaseModel):
 
 
 class ThroughputBucket(BaseModel):
-    """Jobs that ended in one time slice."""
+    """Attempts that ended in one time slice."""
 
     start: datetime
     completed: int
     failed: int
+    """Jobs that failed for good."""
+    retried: int = 0
+    """Attempts that failed with another one to come."""
 
 
 class Throughput(BaseModel):
-    """Jobs ended per time slice over the last minutes, oldest slice first."""
+    """Attempts ended per time slice over the last minutes, oldest slice first (slices
+    are whole minutes)."""
 
     bucket_seconds: int
     buckets: list[ThroughputBucket]

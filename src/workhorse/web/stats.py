@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from workhorse.backends.base import Backend, JobFilter, WorkerRecord
-from workhorse.jobs import JobState
+from workhorse.backends._stats import MINUTE
+from workhorse.backends.base import Backend, JobEvent, WorkerRecord
 from workhorse.web.schemas import Throughput, ThroughputBucket
 
-THROUGHPUT_SCAN = 5000
-"""How many of the newest finished jobs a throughput figure looks at."""
 THROUGHPUT_BARS = 30
+"""The most bars a throughput figure has."""
 
 
 def live_workers(
@@ -24,43 +23,36 @@ def live_workers(
 
 
 def bucket_seconds(minutes: int) -> int:
-    """The width of one bar when ``minutes`` are shown as about 30 bars (10 s at least)."""
-    return max(10, math.ceil(minutes * 60 / THROUGHPUT_BARS))
+    """The width of one bar when ``minutes`` are shown as at most 30 bars: whole minutes,
+    the finest grain of the store's job statistics."""
+    return MINUTE * max(1, math.ceil(minutes / THROUGHPUT_BARS))
 
 
 async def throughput(
     store: Backend, *, tenant: str | None, minutes: int, now: datetime
 ) -> Throughput:
-    """Jobs completed and failed per time slice over the last ``minutes``.
-
-    Counts the newest ``THROUGHPUT_SCAN`` finished jobs (by id); on a store finishing more
-    than that in the window, the oldest slices undercount.
-    """
+    """Attempts completed, retried and failed for good per time slice over the last
+    ``minutes`` (the last slice is the one under way), from the per-minute job
+    statistics that every worker writes about once a second."""
     width = bucket_seconds(minutes)
     count = math.ceil(minutes * 60 / width)
-    epoch = now.timestamp()
-    first = (math.floor(epoch / width) - count + 1) * width
-    start = now - timedelta(seconds=epoch - first)
-    completed = [0] * count
-    failed = [0] * count
-    records = await store.job_list(
-        filter=JobFilter(tenant=tenant, states=(JobState.COMPLETED, JobState.FAILED)),
-        limit=THROUGHPUT_SCAN,
-    )
-    for record in records:
-        if record.finished_at is None:
-            continue
-        index = math.floor((record.finished_at - start).total_seconds() / width)
-        if 0 <= index < count:
-            target = completed if record.state is JobState.COMPLETED else failed
-            target[index] += 1
+    first = (math.floor(now.timestamp() / width) - count + 1) * width
+    start = datetime.fromtimestamp(first, UTC)
+    series = {
+        event: [0] * count for event in (JobEvent.COMPLETED, JobEvent.RETRIED, JobEvent.FAILED)
+    }
+    for row in await store.stats_timeline(since=start, tenant=tenant):
+        index = math.floor((row.minute.timestamp() - first) / width)
+        if row.event in series and 0 <= index < count:
+            series[row.event][index] += row.count
     return Throughput(
         bucket_seconds=width,
         buckets=[
             ThroughputBucket(
                 start=start + timedelta(seconds=i * width),
-                completed=completed[i],
-                failed=failed[i],
+                completed=series[JobEvent.COMPLETED][i],
+                retried=series[JobEvent.RETRIED][i],
+                failed=series[JobEvent.FAILED][i],
             )
             for i in range(count)
         ],

@@ -21,6 +21,7 @@ from workhorse.backends.base import Backend, ClaimedJob, Lease, Outcome, WorkerI
 from workhorse.errors import WorkhorseError
 from workhorse.scheduling.ticker import schedule_chores
 from workhorse.settings import WorkerSettings
+from workhorse.stats.pruning import PruneStats
 from workhorse.webhooks.history import webhook_chores
 from workhorse.worker._threads import DaemonThreadPool
 from workhorse.worker.attempts import Attempts, WorkerStats
@@ -34,6 +35,7 @@ from workhorse.worker.maintenance import (
     Prune,
     ReclaimExpired,
 )
+from workhorse.worker.meter import AttemptMeter
 from workhorse.worker.producer import Producer
 from workhorse.worker.progress import ProgressReporter
 from workhorse.worker.running import RunningJobs
@@ -77,6 +79,7 @@ class _Session:
     heartbeat: Heartbeat
     maintenance: Maintenance
     progress: ProgressReporter
+    meter: AttemptMeter
     stopped: asyncio.Event
     skip_grace: asyncio.Event
     remove_waker: Callable[[], None] = lambda: None
@@ -225,13 +228,21 @@ class Worker:
         completer = Completer(store, on_applied=self._outcomes_written)
         progress = ProgressReporter(store, loop, running)
         attempts = Attempts(settings, runner, running, completer, progress, self.stats)
+        meter = AttemptMeter(
+            self.app._tally, self.app._flusher.soon, running=running, pending=completer.leases
+        )
         supervisor = Supervisor(self.id)
+
+        def launch(jobs: Sequence[ClaimedJob], renewed_at: float) -> None:
+            meter.started(jobs)
+            attempts.launch(jobs, renewed_at)
+
         producer = Producer(
             store,
             settings,
             self.id,
             running,
-            launch=attempts.launch,
+            launch=launch,
             release=lambda jobs: self._release(store, [_lease(job) for job in jobs]),
             may_claim=lambda: supervisor.is_up("heartbeat") and supervisor.is_up("leases"),
             limits=self.app.limits.claim_limits(),
@@ -255,8 +266,11 @@ class Worker:
             ),
             PromoteScheduled(interval=settings.reclaim_interval),
             Prune(interval=settings.prune_interval, worker_silence=max(60.0, 10 * settings.lease)),
-            *schedule_chores(list(self.app.schedules), settings.reclaim_interval),
+            *schedule_chores(
+                list(self.app.schedules), settings.reclaim_interval, self.app._count_enqueued
+            ),
             *webhook_chores(settings.prune_interval, self.app.result_ttl),
+            PruneStats(interval=settings.prune_interval),
         )
         maintenance = Maintenance(
             store=store,
@@ -277,6 +291,7 @@ class Worker:
             heartbeat=heartbeat,
             maintenance=maintenance,
             progress=progress,
+            meter=meter,
             stopped=asyncio.Event(),
             skip_grace=asyncio.Event(),
         )
@@ -309,6 +324,7 @@ class Worker:
         session = self._session
         if session is None:
             return
+        session.meter.ended(outcomes)
         if retrying:
             session.producer.wake()  # to sleep until the retry is due
         elif finished and (self.app.limits or not session.store.capabilities.change_feed):
@@ -353,6 +369,7 @@ class Worker:
                     len(unwritten),
                     ", ".join(str(p.outcome.job_id) for p in unwritten[:20]),
                 )
+            await self.app._flusher.flush(s.store)
             await s.supervisor.stop_all()
             await s.maintenance.resign()
             try:

@@ -159,8 +159,10 @@ class Workflow:
             from workhorse.eager import run_eagerly
 
             await run_eagerly(app, store, jobs)
-        elif connection is None:
-            app._wake_local({part.job.queue for part in new.parts})
+        else:
+            app._count_enqueued([part.job for part in new.parts])
+            if connection is None:
+                app._wake_local({part.job.queue for part in new.parts})
         return WorkflowHandle(app, inserted.id, jobs, shape=self._result_shape)
 
     enqueue_sync = sync_twin(enqueue)

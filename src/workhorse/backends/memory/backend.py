@@ -30,6 +30,7 @@ from workhorse.backends.memory.registry import MemoryRegistry
 from workhorse.backends.memory.rows import StoredJob, encode_new_job, utc
 from workhorse.backends.memory.scheduling import MemorySchedules
 from workhorse.backends.memory.sessions import MemorySessions
+from workhorse.backends.memory.stats import MemoryStats
 from workhorse.backends.memory.unique import refuse_duplicates, replace_waiting
 from workhorse.backends.memory.webhooks import MemoryWebhooks
 from workhorse.backends.memory.workflows import MemoryWorkflows
@@ -52,6 +53,7 @@ class MemoryBackend(
     MemoryLimits,
     MemoryWebhooks,
     MemoryWorkflows,
+    MemoryStats,
     Backend,
 ):
     """Jobs in process memory: nothing survives the process, nothing is shared with
@@ -382,8 +384,12 @@ class MemoryBackend(
                 default=None,
             )
 
-    async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
-        """Counts per state (every state, zeros included) for each queue with jobs."""
+    async def queue_stats(
+        self, *, tenant: str | None = None, now: datetime | None = None
+    ) -> list[QueueStats]:
+        """Counts per state (every state, zeros included) for each queue with jobs, due
+        scheduled jobs counted as queued."""
+        moment = utc(now)
         counts: dict[str, dict[JobState, int]] = {}
         oldest: dict[str, datetime] = {}
         with self._lock:
@@ -391,8 +397,11 @@ class MemoryBackend(
                 if not job.visible_to(tenant):
                     continue
                 per_state = counts.setdefault(job.queue, dict.fromkeys(JobState, 0))
-                per_state[job.state] += 1
-                if job.state is JobState.QUEUED:
+                ready = job.state is JobState.QUEUED or (
+                    job.state is JobState.SCHEDULED and job.run_at <= moment
+                )
+                per_state[JobState.QUEUED if ready else job.state] += 1
+                if ready:
                     oldest[job.queue] = min(oldest.get(job.queue, job.run_at), job.run_at)
         return [
             QueueStats(queue=queue, counts=counts[queue], oldest_queued_at=oldest.get(queue))

@@ -55,6 +55,7 @@ from workhorse.backends.postgres.recovery import (
 from workhorse.backends.postgres.scheduling import PostgresSchedules
 from workhorse.backends.postgres.sessions import AsyncConnSession
 from workhorse.backends.postgres.statements import Statements
+from workhorse.backends.postgres.stats import PostgresStats
 from workhorse.backends.postgres.transactional import caller_session
 from workhorse.backends.postgres.webhooks import PostgresWebhooks
 from workhorse.backends.postgres.workflows import PostgresWorkflows
@@ -80,7 +81,7 @@ def worker_connections(concurrency: int) -> int:
 
 
 class PostgresBackend(
-    PostgresSchedules, PostgresLimits, PostgresWebhooks, PostgresWorkflows, Backend
+    PostgresSchedules, PostgresLimits, PostgresWebhooks, PostgresWorkflows, PostgresStats, Backend
 ):
     """Jobs in a PostgreSQL schema (``?schema=name`` in the URL, ``workhorse`` by
     default). Options (keywords, or URL query parameters for the first four): ``schema``,
@@ -375,8 +376,12 @@ class PostgresBackend(
         run_at: datetime | None = rows[0]["run_at"]
         return run_at
 
-    async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
-        rows = await self._pool.fetch(self._sql["queue_stats"], {"tenant": tenant}, idempotent=True)
+    async def queue_stats(
+        self, *, tenant: str | None = None, now: datetime | None = None
+    ) -> list[QueueStats]:
+        rows = await self._pool.fetch(
+            self._sql["queue_stats"], {"tenant": tenant, "now": now}, idempotent=True
+        )
         return _queue_stats(rows)
 
     # -- maintenance (leader only) -----------------------------------------------------

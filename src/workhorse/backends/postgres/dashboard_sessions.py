@@ -13,9 +13,11 @@ async def revoke(
 ) -> None:
     """Remember that a session ended; forget those expired by ``now``."""
     params = {"session_id": session_id, "expires_at": expires_at, "now": now}
-    await pool.fetch(sql["session_revoke"], params)
+    await pool.fetch(sql["session_revoke"], params, idempotent=True)  # an upsert
 
 
 async def revoked(pool: Pool, sql: Statements, *, session_id: str) -> bool:
     """True if the session ended."""
-    return bool(await pool.fetch(sql["session_revoked"], {"session_id": session_id}))
+    return bool(
+        await pool.fetch(sql["session_revoked"], {"session_id": session_id}, idempotent=True)
+    )

@@ -546,12 +546,19 @@ CROSS JOIN LATERAL (
 SELECT min(run_at) AS run_at FROM {schema}.workhorse_jobs WHERE state = 'scheduled'
 
 -- name: queue_stats
-SELECT queue, state, count(*) AS count,
-       min(run_at) FILTER (WHERE state = 'queued') AS oldest_queued_at
-FROM {schema}.workhorse_jobs
-WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s::text
-GROUP BY queue, state
-ORDER BY queue, state
+-- A scheduled job whose run_at has come is ready (any claim takes it): it counts as
+-- queued, promoted or not, and so does its wait.
+SELECT queue, shown AS state, count(*) AS count,
+       min(run_at) FILTER (WHERE shown = 'queued') AS oldest_queued_at
+FROM (
+    SELECT queue, run_at,
+           CASE WHEN state = 'scheduled' AND run_at <= coalesce(%(now)s::timestamptz, now())
+                THEN 'queued' ELSE state END AS shown
+    FROM {schema}.workhorse_jobs
+    WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s::text
+) AS jobs
+GROUP BY queue, shown
+ORDER BY queue, shown
 
 
 -- name: reclaim_expired
@@ -1001,3 +1008,57 @@ UPDATE {schema}.workhorse_jobs
 SET meta = jsonb_set(meta, ARRAY[%(key)s::text], %(value)s::jsonb)
 WHERE id = %(job_id)s AND lease_token = %(lease_token)s AND state = 'running'
 RETURNING id
+
+
+-- ===== job statistics (metrics and throughput, migration 0005) =====
+-- Rows are written in key order, so that processes adding at the same time lock them in
+-- the same order and never deadlock.
+
+-- name: stats_count_add
+INSERT INTO {schema}.workhorse_job_counts AS c (minute, tenant, queue, task, event, count)
+SELECT *
+FROM unnest(
+    %(minutes)s::bigint[], %(tenants)s::text[], %(queues)s::text[], %(tasks)s::text[],
+    %(events)s::text[], %(counts)s::bigint[]
+) AS r (minute, tenant, queue, task, event, count)
+ORDER BY minute, tenant, queue, task, event
+ON CONFLICT (minute, tenant, queue, task, event) DO UPDATE SET count = c.count + excluded.count
+
+-- name: stats_run_time_add
+INSERT INTO {schema}.workhorse_job_run_times AS h (queue, task, le, count, seconds)
+SELECT *
+FROM unnest(
+    %(queues)s::text[], %(tasks)s::text[], %(les)s::float8[], %(counts)s::bigint[],
+    %(seconds)s::float8[]
+) AS r (queue, task, le, count, seconds)
+ORDER BY queue, task, le
+ON CONFLICT (queue, task, le) DO UPDATE
+SET count = h.count + excluded.count, seconds = h.seconds + excluded.seconds
+
+-- name: stats_totals
+SELECT queue, task, event, sum(count)::bigint AS count
+FROM {schema}.workhorse_job_counts
+WHERE minute = 0
+GROUP BY queue, task, event
+ORDER BY queue, task, event
+
+-- name: stats_run_times
+SELECT queue, task, le, count, seconds
+FROM {schema}.workhorse_job_run_times
+ORDER BY queue, task, le
+
+-- name: stats_timeline
+SELECT minute, event, sum(count)::bigint AS count
+FROM {schema}.workhorse_job_counts
+WHERE minute >= %(since)s AND minute > 0
+  AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s::text)
+GROUP BY minute, event
+ORDER BY minute, event
+
+-- name: stats_prune
+WITH pruned AS (
+    DELETE FROM {schema}.workhorse_job_counts
+    WHERE minute > 0 AND minute < %(before)s
+    RETURNING 1
+)
+SELECT count(*) AS pruned FROM pruned

@@ -44,6 +44,7 @@ from workhorse.backends.sqlite.statements import (
     due_query,
     job_filter,
 )
+from workhorse.backends.sqlite.stats import SQLiteStats
 from workhorse.backends.sqlite.watch import watch_data_version
 from workhorse.backends.sqlite.webhooks import SQLiteWebhooks
 from workhorse.backends.sqlite.workflows import SQLiteWorkflows
@@ -51,7 +52,9 @@ from workhorse.errors import ConfigurationError
 from workhorse.jobs import JobRecord
 
 
-class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflows, Backend):
+class SQLiteBackend(
+    SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflows, SQLiteStats, Backend
+):
     """Jobs in a SQLite file (``sqlite:///relative/path.db`` or
     ``sqlite:////absolute/path.db``), in write-ahead-log mode so readers never wait.
 
@@ -227,9 +230,11 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
         """The earliest run_at of a scheduled job in ``queues``."""
         return await self._db.read(partial(job_reads.next_run_at, queues=queues))
 
-    async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
-        """Counts per state for every queue that has jobs."""
-        return await self._db.read(partial(job_reads.queue_stats, tenant=tenant))
+    async def queue_stats(
+        self, *, tenant: str | None = None, now: datetime | None = None
+    ) -> list[QueueStats]:
+        """Counts per state for every queue that has jobs, due scheduled jobs as queued."""
+        return await self._db.read(partial(job_reads.queue_stats, tenant=tenant, now=clock(now)))
 
     # -- maintenance (leader only) -----------------------------------------------------
 

@@ -51,9 +51,11 @@ def next_run_at(conn: sqlite3.Connection, queues: Sequence[str] | None) -> datet
     return from_epoch(earliest)
 
 
-def queue_stats(conn: sqlite3.Connection, tenant: str | None) -> list[QueueStats]:
-    """Counts per state (every state, zeros included) of each queue that has jobs."""
+def queue_stats(conn: sqlite3.Connection, tenant: str | None, now: float) -> list[QueueStats]:
+    """Counts per state (every state, zeros included) of each queue that has jobs, due
+    scheduled jobs counted as queued."""
     sql, params = job_filter("queue_stats", JobFilter(tenant=tenant))
+    params["now"] = now
     counts: dict[str, dict[JobState, int]] = {}
     oldest: dict[str, float] = {}
     for queue, state, n, oldest_queued in conn.execute(sql, params).fetchall():

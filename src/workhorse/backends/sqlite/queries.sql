@@ -221,10 +221,16 @@ WHERE state IN ('completed', 'failed', 'cancelled') AND {filter}
 SELECT min(run_at) FROM workhorse_jobs WHERE state = 'scheduled' AND {filter}
 
 -- name: queue_stats
-SELECT queue, state, count(*), min(CASE WHEN state = 'queued' THEN run_at END)
+-- A scheduled job whose run_at has come is ready (any claim takes it): it counts as
+-- queued, promoted or not, and so does its wait.
+SELECT queue,
+       CASE WHEN state = 'scheduled' AND run_at <= :now THEN 'queued' ELSE state END AS shown,
+       count(*),
+       min(CASE WHEN state = 'queued' OR (state = 'scheduled' AND run_at <= :now)
+                THEN run_at END)
 FROM workhorse_jobs
 WHERE {filter}
-GROUP BY queue, state
+GROUP BY queue, shown
 
 -- name: job_reclaim_cancel
 -- Expired leases of jobs someone asked to cancel: nobody will run them again.
@@ -625,3 +631,42 @@ LIMIT 1
 UPDATE workhorse_jobs
 SET meta = json_set(meta, :path, json(:value))
 WHERE id = :job_id AND lease_token = :lease_token AND state = 'running'
+
+
+-- ===== job statistics (metrics and throughput, migration 0005) =====
+
+-- name: stats_count_add
+INSERT INTO workhorse_job_counts (minute, tenant, queue, task, event, count)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (minute, tenant, queue, task, event) DO UPDATE SET count = count + excluded.count
+
+-- name: stats_run_time_add
+INSERT INTO workhorse_job_run_times (queue, task, le, count, seconds)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (queue, task, le) DO UPDATE
+SET count = count + excluded.count, seconds = seconds + excluded.seconds
+
+-- name: stats_totals
+SELECT queue, task, event, sum(count)
+FROM workhorse_job_counts
+WHERE minute = 0
+GROUP BY queue, task, event
+ORDER BY queue, task, event
+
+-- name: stats_run_times
+SELECT queue, task, le, count, seconds
+FROM workhorse_job_run_times
+ORDER BY queue, task, le
+
+-- name: stats_timeline
+SELECT minute, event, sum(count)
+FROM workhorse_job_counts
+WHERE minute >= :since AND minute > 0 AND (:tenant IS NULL OR tenant = :tenant)
+GROUP BY minute, event
+ORDER BY minute, event
+
+-- name: stats_prune_probe
+SELECT 1 FROM workhorse_job_counts WHERE minute > 0 AND minute < :before LIMIT 1
+
+-- name: stats_prune
+DELETE FROM workhorse_job_counts WHERE minute > 0 AND minute < :before
