@@ -55,6 +55,8 @@ WORKER_FLAGS = (
 )
 LOCKED = re.compile(r"\blocked\b", re.IGNORECASE)
 """SQLite's "database is locked" and workhorse's "store ... is locked" (not "blocked")."""
+SERVING = " serving "
+"""What ``workhorse worker start`` prints once its signal handlers are in place."""
 MONITOR_EVERY = 0.1
 BUDGET = 240.0
 """Seconds from a site's creation to the test's last check, every wait included."""
@@ -122,12 +124,18 @@ class Fleet:
         return "\n".join(w.output() for w in self.everyone())
 
     def stop_all(self, timeout: float = STOP_TIMEOUT) -> list[int]:
-        """SIGTERM the live workers and wait, ``timeout`` seconds for all of them: their
-        exit codes (0 is a clean drain)."""
+        """SIGTERM the live workers (each once it is up) and wait, ``timeout`` seconds
+        for all of them: their exit codes (0 is a clean drain)."""
+        deadline = time.monotonic() + timeout
         alive = [w for w in self.slots if w.proc.poll() is None]
         for worker in alive:
+            # A replacement still starting has no SIGTERM handler yet: the signal would
+            # kill it (-15) instead of asking it to drain.
+            while SERVING not in worker.output() and worker.proc.poll() is None:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
             worker.signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
         return [worker.wait(max(0.1, deadline - time.monotonic())) for worker in alive]
 
     def kill_all(self) -> None:
