@@ -370,9 +370,11 @@ async def soak(args: argparse.Namespace) -> int:
             ):
                 await wait_api(client)
                 load = Load(client, admin, rng)
-                samples = await run_load(args, load, processes, store, backend)
+                # One origin for every sample, the one after the drain included.
+                started = time.monotonic()
+                samples = await run_load(args, load, processes, store, backend, started)
                 drained = await drain(backend, timeout=max(120.0, args.ttl * 4))
-                samples.append(await sample(args, time.monotonic(), processes, store, backend))
+                samples.append(await sample(args, started, processes, store, backend))
             died = processes.dead()
             codes = processes.stop()
             return report(args, samples, load.statuses, drained, died, codes)
@@ -397,9 +399,13 @@ async def sample(
 
 
 async def run_load(
-    args: argparse.Namespace, load: Load, processes: Processes, store: Store, backend: Any
+    args: argparse.Namespace,
+    load: Load,
+    processes: Processes,
+    store: Store,
+    backend: Any,
+    started: float,
 ) -> list[Sample]:
-    started = time.monotonic()
     end = started + args.minutes * 60
     next_sample = started
     stand_in = store.autovacuum_off()

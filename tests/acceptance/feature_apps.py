@@ -1,4 +1,4 @@
-"""Apps for the multi-process tests of periodic jobs and limits, run by
+"""Apps for the multi-process tests of periodic jobs, limits and webhooks, run by
 ``workhorse worker start tests.acceptance.feature_apps:<app>``.
 
 Their store is ``$WORKHORSE_URL``. Limited tasks append one line per run to the file
@@ -13,7 +13,7 @@ import os
 import time
 from datetime import timedelta
 
-from workhorse import Workhorse
+from workhorse import Backoff, Retry, Workhorse
 from workhorse.limits import Limit, Rate
 
 from .apps import EFFECTS_ENV
@@ -52,3 +52,17 @@ async def rated() -> None:
     """Start at most five times per two seconds, across every worker."""
     now = time.time()
     record_run("rated", now, now)
+
+
+webhooks = Workhorse()
+webhooks.webhooks.configure(
+    retry=Retry(max_attempts=5, backoff=Backoff(base=0.1, factor=1.0, max=0.1, jitter=0.0)),
+    timeout=5.0,
+)
+"""Deliveries retried every 0.1 s (the default backoff waits seconds)."""
+
+
+@webhooks.task(name="hooks.add")
+def add(a: int, b: int) -> int:
+    """Succeed; the job's webhook is told."""
+    return a + b

@@ -32,6 +32,14 @@ async def node(name: str, ms: float) -> str:
     return name
 
 
+@app.task(name="wf.fail")
+async def fail(name: str) -> None:
+    """Record the run, then fail (a parent whose dependents must not stay blocked)."""
+    now = time.time()
+    record_run(name, now, now)
+    raise RuntimeError(f"{name} failed")
+
+
 @app.task(name="wf.validate")
 def validate(doc_id: int) -> dict[str, int]:
     """Stage one (sync, in a thread)."""

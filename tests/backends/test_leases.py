@@ -198,7 +198,10 @@ async def test_release_nothing(backend: Backend) -> None:
 
 async def test_expired_lease_goes_back_to_the_queue(backend: Backend, now: datetime) -> None:
     job_id = await insert_one(backend, now=now, max_attempts=3)
+    run_at = (await get(backend, job_id)).run_at
     await claim_one(backend, now=now, worker_id="crashed-worker", lease_seconds=30)
+    # Enqueued while the crashed worker held the first job: due later, same priority.
+    newer = await insert_one(backend, now=at(now, 10))
     assert await backend.job_reclaim_expired(now=at(now, 29)) == ReclaimResult()
     result = await backend.job_reclaim_expired(now=at(now, 31))
     assert result.requeued == (job_id,)
@@ -211,10 +214,12 @@ async def test_expired_lease_goes_back_to_the_queue(backend: Backend, now: datet
     assert record.error.type == "LeaseExpiredError"
     assert "crashed-worker" in record.error.message
     assert record.finished_at is None
+    assert record.run_at == run_at, "a reclaimed job keeps its place: its run_at"
 
     again = await claim_one(backend, now=at(now, 32), worker_id="healthy-worker")
-    assert again.id == job_id
+    assert again.id == job_id, "it runs before the jobs enqueued since"
     assert again.attempt == 2
+    assert (await claim_one(backend, now=at(now, 32))).id == newer
 
 
 async def test_a_claim_says_when_the_previous_attempt_was_lost(

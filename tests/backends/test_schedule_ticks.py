@@ -1,11 +1,14 @@
 """Periodic jobs in the store: each tick of a schedule makes one job however many
-schedulers claim it, and the scheduler chore catches up within its window."""
+schedulers claim it, the scheduler chore catches up within its window, and cron
+schedules in a time zone fire once per tick across its clock changes."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -169,3 +172,89 @@ async def test_a_tick_due_soon_is_enqueued_ahead_to_start_on_time(backend: Backe
     await ticker(Workhorse("memory://"), clock)(backend)
     jobs = await backend.job_list(filter=JobFilter(task="tests.every_minute"), limit=10)
     assert max(job.run_at for job in jobs) == TICK
+
+
+# -- clock changes: America/New_York springs forward on 2026-03-08 at 02:00 and falls back
+# on 2026-11-01 at 02:00 (01:00-02:00 happens twice) ----------------------------------
+
+NY = ZoneInfo("America/New_York")
+DST_SCHEDULES = {
+    "daily-0230": "30 2 * * *",  # in the spring gap; an ordinary time in the fall
+    "daily-0130": "30 1 * * *",  # an ordinary time in spring; twice in the fall
+    "hourly": "0 * * * *",
+}
+STEP = timedelta(minutes=5)
+"""How far the clock moves between two runs of the chore: less than the catch-up window."""
+
+
+def dst_chore(clock: FakeClock) -> ScheduleTicks:
+    """A scheduler with the cron schedules of ``DST_SCHEDULES``, in New York time."""
+    task = Workhorse("memory://").task(name="tests.dst")(lambda: None)
+    built = [
+        build_schedule(task.call(), cron=cron, every=None, tz=str(NY), name=name, catch_up=None)
+        for name, cron in DST_SCHEDULES.items()
+    ]
+    return ScheduleTicks(schedules=built, interval=1.0, lookahead=2.0, clock=clock)
+
+
+def ny(day: tuple[int, int, int], hour: int, minute: int = 0, fold: int = 0) -> datetime:
+    """A New York wall time (``fold=1``: its second occurrence) as a UTC instant."""
+    return datetime(*day, hour, minute, tzinfo=NY, fold=fold).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("day", "daily_0230", "daily_0130", "hours"),
+    [
+        # Spring forward: 02:30 does not exist and fires at 03:30 EDT; the day has 23 hours.
+        ((2026, 3, 8), ny((2026, 3, 8), 3, 30), ny((2026, 3, 8), 1, 30), 23),
+        # Fall back: 01:30 happens twice and fires at the first (EDT); the day has 25 hours.
+        ((2026, 11, 1), ny((2026, 11, 1), 2, 30), ny((2026, 11, 1), 1, 30, fold=0), 25),
+    ],
+    ids=["spring-forward", "fall-back"],
+)
+async def test_cron_schedules_fire_once_per_tick_across_a_clock_change(
+    backend: Backend,
+    day: tuple[int, int, int],
+    daily_0230: datetime,
+    daily_0130: datetime,
+    hours: int,
+) -> None:
+    """Two schedulers run the chore every five minutes of the travelled clock, from
+    local midnight to the next: each schedule gets exactly the ticks of the day's real
+    hours, each as one job at its tick."""
+    start = ny(day, 0) - timedelta(minutes=1)
+    end = start + timedelta(hours=hours)  # one minute before the next local midnight
+    await backend.schedule_register(names=list(DST_SCHEDULES), now=start)
+    clock = FakeClock(start)
+    schedulers = [dst_chore(clock), dst_chore(clock)]
+    while clock.now < end:
+        clock.now = min(clock.now + STEP, end)
+        for chore in schedulers:
+            await chore(backend)
+
+    jobs = await backend.job_list(filter=JobFilter(task="tests.dst"), limit=1000)
+    ticks: dict[str, list[datetime]] = {name: [] for name in DST_SCHEDULES}
+    for job in jobs:
+        tick = datetime.fromisoformat(job.meta["tick"])
+        assert job.run_at == tick, job
+        ticks[job.meta["schedule"]].append(tick)
+    assert ticks["daily-0230"] == [daily_0230]
+    assert ticks["daily-0130"] == [daily_0130]
+    hourly = sorted(ticks["hourly"])
+    assert len(hourly) == hours, [t.astimezone(NY).isoformat() for t in hourly]
+    assert hourly[0] == ny(day, 0)
+    assert {b - a for a, b in itertools.pairwise(hourly)} == {timedelta(hours=1)}
+    assert len(jobs) == hours + 2, "one job per tick, whichever scheduler claimed it"
+
+    # The (schedule, tick) key is the instant: claiming a tick again, however its wall
+    # time is written (both passes of the repeated hour), makes no job.
+    for name, claimed in ticks.items():
+        for tick in claimed:
+            for again in (tick, tick.astimezone(NY)):
+                assert (
+                    await backend.cron_claim_tick(name=name, tick_at=again, job=new_job()) is None
+                )
+    for fold in (0, 1):
+        one_am = datetime(*day, 1, 0, tzinfo=NY, fold=fold)
+        assert await backend.cron_claim_tick(name="hourly", tick_at=one_am, job=new_job()) is None
+    assert await backend.job_count(filter=JobFilter()) == len(jobs)

@@ -3,10 +3,14 @@ processes that the test kills, stops and restarts, and a monitor that watches le
 while it does.
 
 Timing: workers run with a 2 s lease renewed every 0.5 s, maintenance every 0.5 s and a
-2 s leader lease (``WORKER_FLAGS``). A job whose worker died is reclaimed once its lease
-expires and the leader sweeps; when the dead worker was the leader, another one takes
-over after the leader lease. Hence ``OVERDUE_BOUND``: how long past its lease expiry a job
-may still show ``running``.
+2 s leader lease (``WORKER_FLAGS``); ``overdue.py`` says how long past its lease expiry a
+job may still show ``running``. Each fault a test causes is recorded with whether its
+victim was the maintenance leader, which decides the bound for the leases it touches.
+
+Every wait of a test draws on one budget (``BUDGET`` seconds from the site's creation),
+so a stuck test fails with its own message before pytest-timeout (``TIMEOUT``) stops it;
+the report of a failing chaos test carries the seed and every worker's log (see
+``conftest.py``).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import re
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cli._support import WorkerProcess, cli_env, eventually
@@ -31,11 +36,9 @@ from workhorse.backends.base import JobFilter, Lease, NewJob
 from workhorse.jobs import FINAL_STATES, JobRecord, JobState
 
 from .ledger import LEDGER_ENV, Ledger
+from .overdue import HANDOVER_BOUND, LEADER_TTL, LEASE, OVERDUE_BOUND, SWEEP, Fault, Overdue
 
 CHAOS_APP = "tests.chaos.apps:app"
-LEASE = 2.0
-SWEEP = 0.5
-LEADER_TTL = 2.0
 WORKER_FLAGS = (
     "--lease",
     str(LEASE),
@@ -52,11 +55,16 @@ WORKER_FLAGS = (
 )
 LOCKED = re.compile(r"\blocked\b", re.IGNORECASE)
 """SQLite's "database is locked" and workhorse's "store ... is locked" (not "blocked")."""
+SERVING = " serving "
+"""What ``workhorse worker start`` prints once its signal handlers are in place."""
 MONITOR_EVERY = 0.1
-OVERDUE_BOUND = LEADER_TTL + 2 * SWEEP + 1.0
-"""Lease expiry plus one sweep, plus a leader handover (the dead worker may have been
-the leader: its leadership lapses after ``LEADER_TTL``, the next election and sweep come
-within one ``SWEEP`` each), plus 1 s for the monitor's polling and a loaded machine."""
+BUDGET = 240.0
+"""Seconds from a site's creation to the test's last check, every wait included."""
+STOP_TIMEOUT = 30.0
+"""Seconds the surviving workers have, all together, to drain and exit on SIGTERM."""
+TIMEOUT = BUDGET + STOP_TIMEOUT + 60.0
+"""pytest-timeout for a chaos test: its budget, the final drain, and a minute for the
+fixtures (a PostgreSQL schema, killing what is left)."""
 
 
 @dataclass
@@ -115,12 +123,20 @@ class Fleet:
         """Everything every worker printed."""
         return "\n".join(w.output() for w in self.everyone())
 
-    def stop_all(self, timeout: float = 30) -> list[int]:
-        """SIGTERM the live workers and wait: their exit codes (0 is a clean drain)."""
+    def stop_all(self, timeout: float = STOP_TIMEOUT) -> list[int]:
+        """SIGTERM the live workers (each once it is up) and wait, ``timeout`` seconds
+        for all of them: their exit codes (0 is a clean drain)."""
+        deadline = time.monotonic() + timeout
         alive = [w for w in self.slots if w.proc.poll() is None]
         for worker in alive:
+            # A replacement still starting has no SIGTERM handler yet: the signal would
+            # kill it (-15) instead of asking it to drain.
+            while SERVING not in worker.output() and worker.proc.poll() is None:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
             worker.signal(signal.SIGTERM)
-        return [worker.wait(timeout) for worker in alive]
+        return [worker.wait(max(0.1, deadline - time.monotonic())) for worker in alive]
 
     def kill_all(self) -> None:
         """Cleanup: nothing survives the test (SIGKILL ends stopped processes too)."""
@@ -130,12 +146,12 @@ class Fleet:
 
 @dataclass
 class Monitor:
-    """Polls the store while the faults happen: progress, and the longest time a job
-    stayed ``running`` past its lease expiry."""
+    """Polls the store while the faults happen: progress, and how long each attempt
+    stayed ``running`` past its lease expiry (the longest sighting per attempt)."""
 
     store: Backend
-    max_overdue: float = 0.0
-    worst: JobRecord | None = None
+    overdue: dict[tuple[int, datetime], Overdue] = field(default_factory=dict)
+    """The worst sighting per job and lease expiry."""
     polls: int = 0
 
     async def running(self) -> list[JobRecord]:
@@ -145,11 +161,12 @@ class Monitor:
         )
         now = datetime.now(UTC)
         for job in jobs:
-            if job.lease_expires_at is None:
+            if job.lease_expires_at is None or job.lease_expires_at >= now:
                 continue
-            overdue = (now - job.lease_expires_at).total_seconds()
-            if overdue > self.max_overdue:
-                self.max_overdue, self.worst = overdue, job
+            seconds = (now - job.lease_expires_at).total_seconds()
+            key = (job.id, job.lease_expires_at)
+            if key not in self.overdue or self.overdue[key].seconds < seconds:
+                self.overdue[key] = Overdue(job, seconds)
         self.polls += 1
         return jobs
 
@@ -190,8 +207,8 @@ class ChaosSite:
     """The store URL workers and servers use (default ``url``)."""
     fleet: Fleet = field(init=False)
     monitor: Monitor = field(init=False)
-    in_flight: list[int] = field(default_factory=list)
-    """Jobs in flight at each fault: the bound on duplicated effects."""
+    faults: list[Fault] = field(default_factory=list)
+    """Every fault the test caused, in order."""
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -209,9 +226,24 @@ class ChaosSite:
         """The environment of worker and server processes on this site."""
         return cli_env(self.worker_url, **{LEDGER_ENV: str(self.ledger.path)})
 
+    @property
+    def in_flight(self) -> list[int]:
+        """Jobs in flight at each fault: the bound on duplicated effects."""
+        return [fault.held for fault in self.faults]
+
     def context(self) -> str:
-        """What a failure message needs: the seed to replay, and the workers' logs."""
-        return f"seed {self.seed} ({self.kind})\n{self.fleet.logs()}"
+        """What a failure message needs: the seed to replay (the report of a failing
+        chaos test adds every worker's log)."""
+        return f"seed {self.seed} ({self.kind})"
+
+    def time_left(self) -> float:
+        """Seconds left of the test's ``BUDGET`` (at least one, for a last look)."""
+        return max(1.0, self.started + BUDGET - time.monotonic())
+
+    async def until(self, check: Callable[[], Awaitable[bool]], what: str) -> None:
+        """Poll ``check`` until it is true, failing with ``what`` and the seed once the
+        test's budget is spent."""
+        await eventually(check, timeout=self.time_left(), what=f"{what}; {self.context()}")
 
     async def insert(self, jobs: Sequence[NewJob], batch: int = 2_000) -> list[int]:
         """Enqueue straight into the store; the ids in order."""
@@ -231,38 +263,73 @@ class ChaosSite:
         every = await self.store.job_list(filter=JobFilter(), limit=len(wanted) + 100_000)
         return {r.id: r for r in every if r.id in wanted}
 
-    async def leases_of(self, worker_id: str | None) -> list[Lease]:
-        """The leases ``worker_id`` holds, read from the jobs table itself (the backend
-        interface never shows tokens): what that worker would write with."""
-        query = "SELECT id, lease_token FROM {table} WHERE state = 'running' AND worker_id = ?"
+    async def _read_tables(self, query: str, *params: object) -> list[tuple[Any, ...]]:
+        """Rows of ``query`` read from workhorse's tables themselves, past the backend
+        interface (``{schema}`` before a table name, ``?`` for parameters)."""
         if self.kind == "sqlite":
             path = self.url.removeprefix("sqlite:///")
             with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
-                rows = conn.execute(query.format(table="workhorse_jobs"), (worker_id,)).fetchall()
-        else:
-            import psycopg
+                return conn.execute(query.format(schema=""), params).fetchall()
+        import psycopg
 
-            schema = parse_qs(urlsplit(self.url).query)["schema"][0]
-            table = f'"{schema}".workhorse_jobs'
-            async with await psycopg.AsyncConnection.connect(PG_URL) as conn:
-                cursor = await conn.execute(
-                    query.format(table=table).replace("?", "%s"), (worker_id,)
-                )
-                rows = await cursor.fetchall()
+        schema = parse_qs(urlsplit(self.url).query)["schema"][0]
+        sql = query.format(schema=f'"{schema}".').replace("?", "%s")
+        async with await psycopg.AsyncConnection.connect(PG_URL) as conn:
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchall()
+
+    async def leases_of(self, worker_id: str | None) -> list[Lease]:
+        """The leases ``worker_id`` holds, read from the jobs table itself (the backend
+        interface never shows tokens): what that worker would write with."""
+        rows = await self._read_tables(
+            "SELECT id, lease_token FROM {schema}workhorse_jobs "
+            "WHERE state = 'running' AND worker_id = ?",
+            worker_id,
+        )
         return [Lease(job_id=int(job_id), token=str(token)) for job_id, token in rows]
+
+    async def leader(self) -> str | None:
+        """The worker the store names as maintenance leader. A dead or frozen leader
+        stays named until another worker takes over, ``LEADER_TTL`` after its last
+        renewal at the earliest."""
+        rows = await self._read_tables("SELECT worker_id FROM {schema}workhorse_leader")
+        return str(rows[0][0]) if rows else None
+
+    async def strike(self, worker: WorkerProcess, signum: int) -> Fault:
+        """Send ``signum`` to ``worker`` (for SIGKILL, wait for the death) and record the
+        fault, with whether its victim led: the store named it leader right before the
+        signal, or still names it after. The caller fills in what it held."""
+        worker_id = await self.worker_id(worker)
+        led = await self.leader() == worker_id
+        at = datetime.now(UTC)
+        worker.signal(signum)
+        if signum == signal.SIGKILL:
+            assert worker.wait(timeout=10) == -signal.SIGKILL
+        return await self._record(Fault(at, worker_id, led))
+
+    async def death(self, worker: WorkerProcess) -> Fault:
+        """Record the fault of ``worker``, found dead by its own hand just now, with
+        whether the store still names it leader. The caller fills in what it held."""
+        return await self._record(Fault(datetime.now(UTC), await self.worker_id(worker)))
+
+    async def _record(self, fault: Fault) -> Fault:
+        if fault.worker_id is not None and await self.leader() == fault.worker_id:
+            fault.led = True
+        self.faults.append(fault)
+        return fault
 
     async def worker_id(self, worker: WorkerProcess) -> str | None:
         """The id ``worker`` registered under, if it did."""
         return {w.pid: w.id for w in await self.store.worker_list()}.get(worker.pid)
 
-    async def wait_final(self, total: int, timeout: float) -> None:
+    async def wait_final(self, total: int) -> None:
         """Until ``total`` jobs are final, restarting workers that die meanwhile."""
 
         async def done() -> bool:
             self.fleet.replace_dead()
             return await self.count(*FINAL_STATES) >= total
 
-        await eventually(done, timeout=timeout, what=f"{total} final jobs\n{self.context()}")
+        await self.until(done, f"{total} final jobs")
 
     async def assert_bounds(self, ids: Sequence[int], *, completed: Sequence[int] = ()) -> None:
         """The bounds every chaos test states:
@@ -270,7 +337,9 @@ class ChaosSite:
         - every job is final (none lost, none stuck);
         - every job in ``completed`` (default: all) ended completed with >= 1 effect;
         - duplicated effects <= the jobs in flight at the faults;
-        - no job stayed ``running`` longer than ``OVERDUE_BOUND`` past its lease expiry.
+        - no job stayed ``running`` past its lease expiry longer than one sweep
+          (``OVERDUE_BOUND``), or a leader handover (``HANDOVER_BOUND``) where a fault
+          took the leader down while that lease ran out.
         """
         records = await self.records(ids)
         missing = set(ids) - set(records)
@@ -288,16 +357,28 @@ class ChaosSite:
             f"{duplicates} duplicated effects, but only {sum(self.in_flight)} jobs were in "
             f"flight at the faults ({self.in_flight}); {self.context()}"
         )
-        assert self.monitor.max_overdue <= OVERDUE_BOUND, (
-            f"{self.monitor.worst} stayed running {self.monitor.max_overdue:.2f}s past its "
-            f"lease expiry (bound {OVERDUE_BOUND}s); {self.context()}"
+        late = [
+            (seen.seconds, seen.bound(self.faults), seen.job)
+            for seen in self.monitor.overdue.values()
+            if seen.seconds > seen.bound(self.faults)
+        ]
+        assert not late, (
+            f"running past the lease expiry longer than the bound: {late[:5]}; faults "
+            f"{self.faults}; {self.context()}"
         )
 
     def report(self, what: str) -> None:
         """Print what the test measured (shown with ``-s``, and on failure)."""
+        led = sum(fault.led for fault in self.faults)
+        longest = {OVERDUE_BOUND: 0.0, HANDOVER_BOUND: 0.0}
+        for seen in self.monitor.overdue.values():
+            bound = seen.bound(self.faults)
+            longest[bound] = max(longest[bound], seen.seconds)
         print(
             f"chaos [{self.kind}] {what}: seed {self.seed}, in flight at the faults "
-            f"{sum(self.in_flight)} ({len(self.in_flight)} faults), duplicated effects "
-            f"{self.ledger.duplicates()}, longest overdue lease {self.monitor.max_overdue:.2f}s "
-            f"(bound {OVERDUE_BOUND}s), {time.monotonic() - self.started:.1f}s"
+            f"{sum(self.in_flight)} ({len(self.faults)} faults, {led} of the leader), "
+            f"duplicated effects {self.ledger.duplicates()}, longest overdue lease "
+            f"{longest[OVERDUE_BOUND]:.2f}s (bound {OVERDUE_BOUND}s), "
+            f"{longest[HANDOVER_BOUND]:.2f}s where the leader went down "
+            f"(bound {HANDOVER_BOUND}s), {time.monotonic() - self.started:.1f}s"
         )

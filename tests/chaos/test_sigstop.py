@@ -14,8 +14,9 @@ Bounds: every job ends completed, with the outcome of its *new* attempt (the att
 number and process the result names are the re-run's), and the record a stopped job
 had once the other worker finished it never changes again; the woken worker reports
 each of its stopped attempts as lost; duplicated effects <= the jobs it held when
-stopped; no job stays ``running`` more than ``OVERDUE_BOUND`` past its lease expiry;
-the woken worker lives on and drains cleanly.
+stopped; no job stays ``running`` past its lease expiry longer than one sweep, or a
+leader handover where the frozen worker was the maintenance leader (``overdue.py``); the
+woken worker lives on and drains cleanly.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import signal
 
 import pytest
 
-from cli._support import eventually
 from workhorse.backends import Backend
 from workhorse.backends.base import Lease, NewJob, Outcome, ProgressUpdate
 from workhorse.jobs import JobState
@@ -61,17 +61,17 @@ async def test_a_stopped_worker_cannot_overwrite_the_new_attempt(
             done = await site.count(JobState.COMPLETED)
             return len(held) >= 2 and done >= after
 
-        await eventually(frozen_holds_jobs, timeout=60, what=f"jobs to stop\n{site.context()}")
-        frozen.signal(signal.SIGSTOP)
+        await site.until(frozen_holds_jobs, "jobs to stop")
+        fault = await site.strike(frozen, signal.SIGSTOP)
         leases = await site.leases_of(frozen_id)
         stopped = [lease.job_id for lease in leases]
-        site.in_flight.append(len(stopped))
+        fault.held = len(stopped)
 
         async def rerun_elsewhere() -> bool:
             records = await site.records(stopped)
             return all(r.state is JobState.COMPLETED for r in records.values())
 
-        await eventually(rerun_elsewhere, timeout=60, what=f"the re-runs\n{site.context()}")
+        await site.until(rerun_elsewhere, "the re-runs")
         settled = await site.records(stopped)
         await _late_writes_are_refused(site.store, leases)
         assert await site.records(stopped) == settled, "a late write changed a finished job"
@@ -83,8 +83,8 @@ async def test_a_stopped_worker_cannot_overwrite_the_new_attempt(
         async def all_noticed() -> bool:
             return noticed() == set(stopped)
 
-        await eventually(all_noticed, timeout=30, what=f"the lost leases\n{site.context()}")
-        await site.wait_final(JOBS, timeout=90)
+        await site.until(all_noticed, "the lost leases")
+        await site.wait_final(JOBS)
     site.report(f"SIGSTOP of a worker holding {len(stopped)} jobs")
 
     assert await site.records(stopped) == settled, "the woken worker changed a finished job"

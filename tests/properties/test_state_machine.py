@@ -3,19 +3,24 @@ against every backend: memory, a SQLite file and a PostgreSQL schema, a fresh st
 example.
 
 Rules are the operations of the backend interface that change jobs: enqueue (with unique
-keys), claim, heartbeat, progress, complete, fail, retry later, release, cancel, retry,
-delete, lease expiry (time travel through the ``now=`` parameters, by steps or straight
-to the next moment something falls due, then a reclaim sweep), promotion of due jobs and
-pruning. Each rule predicts its result from the model of
-``_model.py`` and asserts it; a write under a stale or forged lease must be refused and
-change nothing. After every step these invariants hold:
+keys), small workflows whose parts wait for stored jobs and for each other, claim,
+heartbeat, progress, complete, fail, retry later, release, cancel, retry, delete, lease
+expiry (time travel through the ``now=`` parameters, by steps or straight to the next
+moment something falls due, then a reclaim sweep), promotion of due jobs and pruning.
+Each rule predicts its result from the model of ``_model.py`` (settling the parts that
+wait for a job that ended) and asserts it; a write under a stale or forged lease must be
+refused and change nothing. After every step these invariants hold:
 
 - every job is in exactly one state (the listing, the per-state counts and the queue
   statistics agree, and each job's state is the predicted one);
 - ``attempt <= max_attempts``, and a waiting job has an attempt left;
 - a final job never changes, except by an explicit retry, delete or prune;
 - a running job has a lease (expiry and worker), no other job has one;
-- a unique key is held by at most one live job.
+- a unique key is held by at most one live job;
+- a blocked job waits for at least one dependency that has not completed, and for none
+  that failed or was cancelled (that ends it, as its workflow's policy says);
+- a job with dependencies is queued, scheduled, running or completed only once every
+  dependency completed (or was deleted).
 
 Examples are bounded (``EXAMPLES``, up to 40 steps each) so that the three stores take
 well under a minute together; ``WORKHORSE_STATE_MACHINE_EXAMPLES`` (per store) and
@@ -45,11 +50,27 @@ from hypothesis.stateful import (
 )
 
 from conftest import BACKEND_KINDS, require_postgres
-from workhorse.backends.base import JobFilter, Lease, NewJob, Outcome, ProgressUpdate
+from workhorse.backends.base import (
+    JobFilter,
+    Lease,
+    NewJob,
+    NewWorkflow,
+    Outcome,
+    ProgressUpdate,
+    StoredJobRef,
+    WorkflowPart,
+)
 from workhorse.errors import JobStateError
-from workhorse.jobs import FINAL_STATES, LIVE_STATES, JobError, JobRecord, JobState
+from workhorse.jobs import (
+    FINAL_STATES,
+    LIVE_STATES,
+    DependencyPolicy,
+    JobError,
+    JobRecord,
+    JobState,
+)
 
-from ._model import CANCELLABLE_AT_ONCE, RETRYABLE, WAITING, Expected, Model
+from ._model import CANCELLABLE_AT_ONCE, RETRYABLE, WAITING, Expected, Model, policy_state
 from ._stores import FreshStores, OpenStore
 
 T = TypeVar("T")
@@ -85,6 +106,17 @@ _RUNNING = st.sampled_from([True, True, True, False])
 _FRESH = st.sampled_from([True, True, False])
 """Whether a worker's write carries the job's newest lease (else a stale or forged one)."""
 _TTL = st.sampled_from([None, 10, 60])
+# A workflow part: (stored jobs it waits for, earlier parts it waits for, delay, attempts,
+# priority)
+_PART = st.tuples(
+    st.lists(_PICK, max_size=2),
+    st.lists(st.integers(0, 2), max_size=2),
+    st.sampled_from([0, 0, 30]),
+    st.integers(1, 3),
+    st.integers(0, 2),
+)
+_BEGUN = frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RUNNING, JobState.COMPLETED})
+"""States a job with dependencies reaches only once every dependency completed."""
 
 
 def _near(actual: datetime | None, expected: datetime) -> bool:
@@ -187,6 +219,53 @@ class JobStateMachine(RuleBasedStateMachine):
             after = self.record(job.id)
             assert _near(after.lease_expires_at, self.clock + timedelta(seconds=LEASE))
 
+    @rule(parts=st.lists(_PART, min_size=1, max_size=3), policy=st.sampled_from(["fail", "cancel"]))
+    def insert_workflow(
+        self, parts: list[tuple[list[int], list[int], int, int, int]], policy: DependencyPolicy
+    ) -> None:
+        """A small workflow: each part waits for stored jobs and for earlier parts. A part
+        starts blocked while one of them is live, ends at once (as the policy says) if
+        one already failed or was cancelled, and is queued or scheduled otherwise."""
+        workflow: list[WorkflowPart] = []
+        for position, (picks, earlier, delay, attempts, priority) in enumerate(parts):
+            # Half of them running jobs, whose end the worker writes soon settle it.
+            chosen = [self.model.pick(n, running=n % 2 == 0).id for n in picks if self.model.jobs]
+            refs = list(dict.fromkeys(chosen))
+            inner = sorted({i for i in earlier if i < position})
+            job = NewJob(task="t", priority=priority, delay=delay, max_attempts=attempts)
+            after: tuple[int | StoredJobRef, ...] = (*(StoredJobRef(r) for r in refs), *inner)
+            workflow.append(WorkflowPart(job=job, after=after))
+        inserted = self.run(
+            self.store.workflow_insert(
+                NewWorkflow(parts=workflow, on_failure=policy), now=self.clock
+            )
+        )
+        assert len(inserted.jobs) == len(parts)
+        ids = [row.id for row in inserted.jobs]
+        for part, row in zip(workflow, inserted.jobs, strict=True):
+            deps = tuple(
+                dep.job_id if isinstance(dep, StoredJobRef) else ids[dep] for dep in part.after
+            )
+            expected = Expected(
+                row.id,
+                self._part_state(deps, part.job.delay, policy),
+                part.job.max_attempts,
+                None,
+                deps=deps,
+                run_at=self.clock + timedelta(seconds=part.job.delay),
+                policy=policy,
+            )
+            assert row.state is expected.state, (row, expected, [self.model.jobs[d] for d in deps])
+            self.model.jobs[row.id] = expected
+
+    def _part_state(self, deps: tuple[int, ...], delay: float, policy: str) -> JobState:
+        states = [self.model.jobs[dep].state for dep in deps]
+        if any(state in (JobState.FAILED, JobState.CANCELLED) for state in states):
+            return policy_state(policy)
+        if any(state is not JobState.COMPLETED for state in states):
+            return JobState.BLOCKED
+        return JobState.SCHEDULED if delay > 0 else JobState.QUEUED
+
     # -- a worker's writes, under a fresh or a stale lease --------------------------------
 
     @precondition(lambda self: self.model.jobs)
@@ -261,6 +340,8 @@ class JobStateMachine(RuleBasedStateMachine):
         if end is JobState.SCHEDULED and job.cancel_requested:
             end = JobState.CANCELLED
         job.state = end
+        if end.is_final:
+            self.model.settle(job, self.clock)
         after = self.record(job.id)
         if end is JobState.SCHEDULED:
             assert after.run_at == self.clock + timedelta(seconds=delay)
@@ -281,6 +362,8 @@ class JobStateMachine(RuleBasedStateMachine):
         if honoured:
             job.attempt -= 1
             job.state = JobState.CANCELLED if job.cancel_requested else JobState.QUEUED
+            if job.state is JobState.CANCELLED:
+                self.model.settle(job, self.clock)
 
     # -- operator actions ------------------------------------------------------------------
 
@@ -296,13 +379,15 @@ class JobStateMachine(RuleBasedStateMachine):
         assert after is not None
         if job.state in CANCELLABLE_AT_ONCE:
             job.state = JobState.CANCELLED
+            self.model.settle(job, self.clock)
         elif job.state is JobState.RUNNING:
             job.cancel_requested = True
         assert (after.state, after.cancel_requested) == (job.state, job.cancel_requested)
 
     def retry(self, job: Expected) -> None:
         holder = self.model.key_holder(job.unique_key, besides=job.id)
-        if job.state not in RETRYABLE or holder is not None:
+        # A part that waits for a job that did not complete would run without it.
+        if job.state not in RETRYABLE or holder is not None or self.model.waits_on(job):
             before = self.record(job.id)
             with pytest.raises(JobStateError):
                 self.run(self.store.job_retry(job_id=job.id, now=self.clock))
@@ -391,6 +476,8 @@ class JobStateMachine(RuleBasedStateMachine):
                 error = self.record(job_id).error
                 assert error is not None
                 assert error.type == "LeaseExpiredError"
+            if job.state.is_final:
+                self.model.settle(job, self.clock)
         assert set(result.requeued) | set(result.failed) <= expired
 
     def promote_scheduled(self) -> None:
@@ -441,6 +528,7 @@ class JobStateMachine(RuleBasedStateMachine):
                 live_keys.append(r.unique_key)
         assert len(live_keys) == len(set(live_keys)), f"a unique key held twice: {live_keys}"
         self._check_counts(states, ready)
+        self._check_dependencies({r.id: r for r in records})
 
     def _check_job(self, r: JobRecord) -> None:
         assert 0 <= r.attempt <= r.max_attempts, r
@@ -457,6 +545,23 @@ class JobStateMachine(RuleBasedStateMachine):
             assert r.finished_at is not None, r
             first_seen = self.finals.setdefault(r.id, r)
             assert r == first_seen, f"final job {r.id} changed:\n{first_seen}\n{r}"
+
+    def _check_dependencies(self, records: dict[int, JobRecord]) -> None:
+        """What the store says each part waits for agrees with its state."""
+        for job in self.model.jobs.values():
+            if not job.deps:
+                continue
+            found = self.run(self.store.job_dependencies(job_id=job.id))
+            assert [dep.job_id for dep in found] == list(job.deps)
+            states = [dep.state for dep in found]  # None: deleted
+            all_done = all(state in (None, JobState.COMPLETED) for state in states)
+            state = records[job.id].state
+            if state is JobState.BLOCKED:
+                assert not all_done, f"job {job.id} blocked behind completed jobs: {found}"
+                ended = [s for s in states if s in (JobState.FAILED, JobState.CANCELLED)]
+                assert not ended, f"job {job.id} left blocked behind an end: {found}"
+            elif state in _BEGUN:
+                assert all_done, f"job {job.id} is {state} before its dependencies: {found}"
 
     def _check_counts(self, states: Counter[JobState], ready: Counter[JobState]) -> None:
         live = self.run(self.store.job_count(filter=JobFilter(states=tuple(LIVE_STATES))))
