@@ -10,6 +10,8 @@ import pytest
 
 from workhorse import JobState, Workhorse
 from workhorse.backends.base import NewJob
+from workhorse.errors import SerializationError
+from workhorse.serialization import NUL_REPLACEMENT
 
 from ._support import job_in_state
 
@@ -75,3 +77,58 @@ async def test_a_result_that_is_not_json_fails_without_retry(local_app: Workhors
     assert record.error is not None
     assert record.error.type == "SerializationError"
     assert "returns_a_set" in record.error.message
+
+
+async def test_arguments_holding_a_nul_character_are_refused_at_enqueue(app: Workhorse) -> None:
+    @app.task
+    async def echo(text: str) -> str:
+        return text
+
+    with pytest.raises(SerializationError, match="NUL character"):
+        await echo.enqueue("before\x00after")
+    with pytest.raises(SerializationError, match="NUL character"):
+        await echo.options(labels={"note": "\x00"}).enqueue("fine")
+    assert await app.list_jobs() == [], "nothing was stored"
+
+
+async def test_a_result_holding_a_nul_character_fails_without_retry(app: Workhorse) -> None:
+    @app.task(retry=3)
+    async def binary() -> str:
+        return "raw\x00bytes"
+
+    @app.task
+    async def fine() -> str:
+        return "ok"
+
+    async with app.worker():
+        job = await binary.enqueue()
+        record = await job_in_state(app, job.id, JobState.FAILED)
+        assert await (await fine.enqueue()).result(timeout=10) == "ok"
+    assert record.attempt == 1
+    assert record.error is not None
+    assert record.error.type == "SerializationError"
+    assert "NUL character" in record.error.message
+
+
+async def test_an_error_holding_a_nul_character_is_stored_with_it_replaced(
+    app: Workhorse,
+) -> None:
+    @app.task(retry=1)
+    async def boom() -> None:
+        raise ValueError("boom\x00")
+
+    @app.task
+    async def fine() -> str:
+        return "ok"
+
+    async with app.worker() as worker:
+        job = await boom.enqueue()
+        record = await job_in_state(app, job.id, JobState.FAILED)
+        # The outcomes after it are stored too: nothing jams the worker's completions.
+        assert await (await fine.enqueue()).result(timeout=10) == "ok"
+    assert record.error is not None
+    assert record.error.type == "ValueError"
+    assert record.error.message == f"boom{NUL_REPLACEMENT}"
+    assert record.error.traceback is not None
+    assert "\x00" not in record.error.traceback
+    assert worker.stats.failed == 1

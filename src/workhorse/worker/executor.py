@@ -46,6 +46,7 @@ from workhorse.errors import (
     UnknownTaskError,
 )
 from workhorse.jobs import JobError, JobState
+from workhorse.serialization import storable_text
 from workhorse.worker import _child
 from workhorse.workflows.pipeline import Pipeline
 from workhorse.workflows.running import run_task
@@ -78,11 +79,17 @@ class AttemptResult:
 
 
 def describe(exc: BaseException) -> JobError:
-    """The stored form of an exception: type name, message and traceback text."""
+    """The stored form of an exception: type name, message and traceback text, made
+    storable (a NUL character, which PostgreSQL refuses in text, is replaced). Every
+    error an attempt ends with is written through here."""
     text = "".join(traceback.format_exception(exc))
     if len(text) > _TRACEBACK_LIMIT:
         text = "...\n" + text[-_TRACEBACK_LIMIT:]
-    return JobError(type=type(exc).__name__, message=str(exc), traceback=text)
+    return JobError(
+        type=storable_text(type(exc).__name__),
+        message=storable_text(str(exc)),
+        traceback=storable_text(text),
+    )
 
 
 def decode_arguments(job: ClaimedJob) -> tuple[list[Any], dict[str, Any]]:
