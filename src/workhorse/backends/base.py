@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from workhorse.errors import BackendUnavailableError
 from workhorse.jobs import (
     LIVE_STATES,
     DependencyPolicy,
@@ -413,6 +414,13 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def migration_sql(self) -> str:
         """The full schema SQL, for teams that run migrations themselves."""
+
+    def error_is_transient(self, exc: BaseException) -> bool:
+        """True when ``exc``, raised by a call to this store, may go away by itself (the
+        store is unreachable, restarting or locked): the same call may succeed later.
+        False for anything else (data the store refuses, a bug): repeating the call
+        would fail the same way."""
+        return isinstance(exc, BackendUnavailableError | ConnectionError | TimeoutError)
 
     async def watch(self, wake: Callable[[str | None], None]) -> None:
         """Run until cancelled, calling ``wake(queue)`` when work may have arrived from

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from workhorse.backends.base import Backend, ClaimedJob, ClaimLimits
 from workhorse.settings import WorkerSettings
 from workhorse.worker.running import RunningJobs
+from workhorse.worker.store_health import RetryDelay, StoreHealth
 
 logger = logging.getLogger("workhorse.worker")
 
@@ -36,6 +37,7 @@ CLAIM_MAX = 200
 """Most jobs taken by one claim (a worker with more slots claims several times)."""
 POLL_JITTER = 0.1
 RETRY_FIRST = 0.05
+_LOOP = "producer"
 
 
 class Producer:
@@ -47,6 +49,7 @@ class Producer:
         settings: WorkerSettings,
         worker_id: str,
         running: RunningJobs,
+        health: StoreHealth,
         *,
         launch: Callable[[Sequence[ClaimedJob], float], None],
         release: Callable[[Sequence[ClaimedJob]], Awaitable[None]],
@@ -57,6 +60,7 @@ class Producer:
         self._settings = settings
         self._worker_id = worker_id
         self._running = running
+        self._health = health
         self._launch = launch
         self._release = release
         self._may_claim = may_claim
@@ -105,7 +109,7 @@ class Producer:
 
     async def run(self) -> None:
         """Claim until stopped."""
-        retry = RETRY_FIRST
+        retry = RetryDelay(RETRY_FIRST, self._settings.poll_interval)
         while not self._stopping:
             if self._isolating:
                 if self._running.jobs:
@@ -122,11 +126,11 @@ class Producer:
             try:
                 jobs = await self._claim(limit)
             except Exception as exc:
-                logger.warning("worker %s: claim failed, retrying: %s", self._worker_id, exc)
-                await _wait(self._stopped, retry)  # wake-ups must not hurry a retry
-                retry = min(retry * 2, self._settings.poll_interval)
+                self._health.failed(_LOOP, "claiming jobs", exc)
+                await _wait(self._stopped, retry.next())  # wake-ups must not hurry a retry
                 continue
-            retry = RETRY_FIRST
+            retry.reset()
+            self._health.ok(_LOOP)
             self.claims += 1
             if self._stopping:
                 await self._release(jobs)
@@ -188,7 +192,7 @@ class Producer:
         try:
             next_run = await self._store.job_next_run_at(queues=self._queues)
         except Exception as exc:
-            logger.warning("worker %s: could not look for scheduled jobs: %s", self._worker_id, exc)
+            self._health.failed(_LOOP, "looking for scheduled jobs", exc)
             return timeout
         if next_run is not None:
             timeout = min(timeout, max(0.0, (next_run - datetime.now(UTC)).total_seconds()))

@@ -37,6 +37,7 @@ from workhorse.worker.maintenance import (
 from workhorse.worker.producer import Producer
 from workhorse.worker.progress import ProgressReporter
 from workhorse.worker.running import RunningJobs
+from workhorse.worker.store_health import StoreHealth
 from workhorse.worker.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class _Session:
     heartbeat: Heartbeat
     maintenance: Maintenance
     progress: ProgressReporter
+    health: StoreHealth
     stopped: asyncio.Event
     skip_grace: asyncio.Event
     remove_waker: Callable[[], None] = lambda: None
@@ -101,6 +103,12 @@ class Worker:
         self._session: _Session | None = None
         self._starting: asyncio.Future[None] | None = None
         self._stop_wanted = False
+
+    @property
+    def health(self) -> StoreHealth | None:
+        """The store as this worker sees it: whether it is in an outage, and how many
+        calls failed in the last one (None before the first start)."""
+        return None if self._session is None else self._session.health
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} {self.state} running={self.stats.running}>"
@@ -222,8 +230,9 @@ class Worker:
             processes=lambda: process_pool(settings.processes),
         )
         loop = asyncio.get_running_loop()
-        completer = Completer(store, on_applied=self._outcomes_written)
-        progress = ProgressReporter(store, loop, running)
+        health = StoreHealth(self.id, store)
+        completer = Completer(store, health, on_applied=self._outcomes_written)
+        progress = ProgressReporter(store, loop, running, health)
         attempts = Attempts(settings, runner, running, completer, progress, self.stats)
         supervisor = Supervisor(self.id)
         producer = Producer(
@@ -231,6 +240,7 @@ class Worker:
             settings,
             self.id,
             running,
+            health,
             launch=attempts.launch,
             release=lambda jobs: self._release(store, [_lease(job) for job in jobs]),
             may_claim=lambda: supervisor.is_up("heartbeat") and supervisor.is_up("leases"),
@@ -241,6 +251,7 @@ class Worker:
             settings,
             self.id,
             running,
+            health,
             pending_leases=completer.leases,
             on_lost=attempts.lost,
             on_cancel=attempts.cancel_requested,
@@ -260,6 +271,7 @@ class Worker:
         )
         maintenance = Maintenance(
             store=store,
+            health=health,
             worker_id=self.id,
             elect_every=settings.reclaim_interval,
             leader_ttl=settings.leader_ttl,
@@ -277,6 +289,7 @@ class Worker:
             heartbeat=heartbeat,
             maintenance=maintenance,
             progress=progress,
+            health=health,
             stopped=asyncio.Event(),
             skip_grace=asyncio.Event(),
         )

@@ -110,6 +110,12 @@ class PostgresBackend(
     def migration_sql(self) -> str:
         return self._sql.migration_script()
 
+    def error_is_transient(self, exc: BaseException) -> bool:
+        """Also any ``OperationalError``: a lost connection, a server shutting down, a
+        deadlock or serialization failure, a lock or statement timeout. Data the server
+        refuses (``DataError``, such as a NUL character in text) is not transient."""
+        return super().error_is_transient(exc) or isinstance(exc, psycopg.OperationalError)
+
     async def watch(self, wake: Callable[[str | None], None]) -> None:
         await self.listener().run(wake)
 

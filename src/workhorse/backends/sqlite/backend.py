@@ -28,6 +28,7 @@ from workhorse.backends.base import (
 from workhorse.backends.sqlite import api_keys, job_reads, job_writes, schema, workers
 from workhorse.backends.sqlite.config import SQLiteSettings, parse_settings
 from workhorse.backends.sqlite.connection import Database
+from workhorse.backends.sqlite.failures import is_busy
 from workhorse.backends.sqlite.limits import SQLiteLimits
 from workhorse.backends.sqlite.rows import claimed_jobs, clock, insert_params
 from workhorse.backends.sqlite.scheduling import SQLiteSchedules
@@ -98,6 +99,10 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
     def migration_sql(self) -> str:
         """Every migration and the rows recording them, as one script."""
         return schema.migration_sql()
+
+    def error_is_transient(self, exc: BaseException) -> bool:
+        """Also a lock held by another connection ("database is locked")."""
+        return super().error_is_transient(exc) or is_busy(exc)
 
     async def watch(self, wake: Callable[[str | None], None]) -> None:
         """Call ``wake(None)`` after commits by other connections, until cancelled."""
