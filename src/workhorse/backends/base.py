@@ -516,11 +516,13 @@ class Backend(abc.ABC):
         """How many jobs match ``filter``."""
 
     @abc.abstractmethod
-    async def job_next_run_at(
+    async def job_next_due_in(
         self, *, queues: Sequence[str] | None, now: datetime | None = None
-    ) -> datetime | None:
-        """The earliest ``run_at`` of a scheduled job in ``queues`` (for sleeping until
-        it is due), or None."""
+    ) -> float | None:
+        """Seconds until the earliest scheduled job in ``queues`` is due, measured on
+        the store's clock (0.0 when one is due already), or None when none is scheduled.
+        A worker sleeps that long: the delay, not a time, so that a worker whose clock
+        is off never wakes too early or too late."""
 
     @abc.abstractmethod
     async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:

@@ -3,7 +3,8 @@
 It wakes when work may have arrived (an enqueue in this process, the store's change feed),
 when a slot frees up after a claim that filled every slot, and on a jittered poll timer.
 With nothing due it sleeps until the poll timer or the next scheduled job, whichever
-comes first, so delayed jobs start on time without busy polling. A burst of wake-ups
+comes first (a delay the store measures on its own clock: the worker's clock never
+enters into it), so delayed jobs start on time without busy polling. A burst of wake-ups
 costs one claim: they all set the same flag.
 
 A job whose previous attempt was lost with its worker (SIGKILL, OOM, a segfault) may be
@@ -24,7 +25,6 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 
 from workhorse.backends.base import Backend, ClaimedJob, ClaimLimits
 from workhorse.settings import WorkerSettings
@@ -37,6 +37,8 @@ CLAIM_MAX = 200
 """Most jobs taken by one claim (a worker with more slots claims several times)."""
 POLL_JITTER = 0.1
 RETRY_FIRST = 0.05
+DUE_RETRY_FIRST = 0.01
+"""The first wait after the store said a job is due but the claim found none."""
 _LOOP = "producer"
 
 
@@ -77,6 +79,7 @@ class Producer:
         """A job that may have killed its last worker runs alone: claim nothing more
         until this worker is empty."""
         self._stopped = asyncio.Event()
+        self._due_retry = RetryDelay(DUE_RETRY_FIRST, settings.poll_interval)
         self.claims = 0
         """Claim calls made (for tests and benchmarks)."""
 
@@ -136,6 +139,7 @@ class Producer:
                 await self._release(jobs)
                 return
             if jobs:
+                self._due_retry.reset()
                 self._launch(await self._isolate(jobs), started)
             if len(jobs) < limit:
                 await self._sleep(await self._idle_timeout())
@@ -187,16 +191,26 @@ class Producer:
         await _wait(self._running.freed, self._settings.poll_interval)
 
     async def _idle_timeout(self) -> float:
+        """How long to sleep after a claim that left slots free: until the poll timer or
+        the next scheduled job, whichever comes first. The store measures the delay on
+        its own clock, so a skewed worker clock cannot make it wrong. A job that the
+        store calls due while the claim found nothing (it holds no room under a limit,
+        another worker took it) makes the waits grow from ``DUE_RETRY_FIRST``, rather
+        than the worker claiming in a tight loop."""
         poll = self._settings.poll_interval
         timeout = poll * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
         try:
-            next_run = await self._store.job_next_run_at(queues=self._queues)
+            due_in = await self._store.job_next_due_in(queues=self._queues)
         except Exception as exc:
             self._health.failed(_LOOP, "looking for scheduled jobs", exc)
             return timeout
-        if next_run is not None:
-            timeout = min(timeout, max(0.0, (next_run - datetime.now(UTC)).total_seconds()))
-        return timeout
+        if due_in is None:
+            self._due_retry.reset()
+            return timeout
+        if due_in > 0:
+            self._due_retry.reset()
+            return min(timeout, due_in)
+        return min(timeout, self._due_retry.next())
 
     async def _sleep(self, timeout: float) -> None:
         """Sleep up to ``timeout``, ending early on a wake-up."""

@@ -299,15 +299,17 @@ class PostgresBackend(
         query, params = self._sql.filtered("count_jobs", filter)
         return int((await self._pool.fetch(query, params))[0]["count"])
 
-    async def job_next_run_at(
+    async def job_next_due_in(
         self, *, queues: Sequence[str] | None, now: datetime | None = None
-    ) -> datetime | None:
+    ) -> float | None:
         if queues is None:
-            rows = await self._pool.fetch(self._sql["next_run_at_any_queue"], {})
+            rows = await self._pool.fetch(self._sql["next_due_in_any_queue"], {"now": now})
         else:
-            rows = await self._pool.fetch(self._sql["next_run_at"], {"queues": list(queues)})
-        run_at: datetime | None = rows[0]["run_at"]
-        return run_at
+            rows = await self._pool.fetch(
+                self._sql["next_due_in"], {"queues": list(queues), "now": now}
+            )
+        due_in: float | None = rows[0]["due_in"]
+        return None if due_in is None else max(0.0, due_in)
 
     async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
         rows = await self._pool.fetch(self._sql["queue_stats"], {"tenant": tenant})

@@ -218,11 +218,11 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
         """How many jobs match."""
         return await self._db.read(partial(job_reads.count, flt=filter))
 
-    async def job_next_run_at(
+    async def job_next_due_in(
         self, *, queues: Sequence[str] | None, now: datetime | None = None
-    ) -> datetime | None:
-        """The earliest run_at of a scheduled job in ``queues``."""
-        return await self._db.read(partial(job_reads.next_run_at, queues=queues))
+    ) -> float | None:
+        """Seconds until the earliest scheduled job in ``queues`` is due."""
+        return await self._db.read(partial(job_reads.next_due_in, queues=queues, now=now))
 
     async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
         """Counts per state for every queue that has jobs."""

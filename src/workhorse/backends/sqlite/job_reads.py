@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from workhorse.backends.base import JobFilter, QueueStats
-from workhorse.backends.sqlite.rows import from_epoch, job_record
+from workhorse.backends.sqlite.rows import clock, from_epoch, job_record
 from workhorse.backends.sqlite.statements import QUERIES, compose, job_filter, queue_filter
 from workhorse.jobs import JobRecord, JobState
 
@@ -42,13 +42,17 @@ def count(conn: sqlite3.Connection, flt: JobFilter) -> int:
     return int(total)
 
 
-def next_run_at(conn: sqlite3.Connection, queues: Sequence[str] | None) -> datetime | None:
-    """The earliest run_at of a scheduled job in ``queues``."""
+def next_due_in(
+    conn: sqlite3.Connection, queues: Sequence[str] | None, now: datetime | None
+) -> float | None:
+    """Seconds until the earliest scheduled job in ``queues`` is due (0.0: already)."""
     if queues is not None and not queues:
         return None
     fragments, params = queue_filter(queues)
     (earliest,) = conn.execute(compose("job_next_run_at", fragments), params).fetchone()
-    return from_epoch(earliest)
+    if not isinstance(earliest, int | float):  # none, or a corrupted run_at: never due
+        return None
+    return max(0.0, earliest - clock(now))
 
 
 def queue_stats(conn: sqlite3.Connection, tenant: str | None) -> list[QueueStats]:
