@@ -108,6 +108,11 @@ class ClaimedJob:
     previous_attempt_lost: bool = False
     """The previous attempt's lease expired (its worker died, froze or lost the store):
     the job may be what killed it, so the worker runs it alone."""
+    corrupt: str | None = None
+    """Why the claimed row cannot be run (a column holds a value not of its kind, named
+    here), or None. The claim still hands the job out, under a lease, so that the
+    worker fails it at once with ``CorruptJobError`` and without retry, while the rest
+    of the claim runs. The fields that could not be read hold stand-ins."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,7 +458,8 @@ class Backend(abc.ABC):
         running, highest priority first, then oldest ``run_at``, then id. Increments the
         attempt and sets a fresh lease token; no job is ever handed to two claims.
         ``job_ids`` restricts the claim to those jobs, due or not (eager mode runs the
-        job it just inserted)."""
+        job it just inserted). A claimed row with a column that does not decode comes
+        back marked ``corrupt`` (see :class:`ClaimedJob`); it never fails the claim."""
 
     @abc.abstractmethod
     async def job_heartbeat(
@@ -502,14 +508,18 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def job_get(self, *, job_id: int, tenant: str | None = None) -> JobRecord | None:
-        """One job, or None (also when it belongs to another tenant than ``tenant``)."""
+        """One job, or None (also when it belongs to another tenant than ``tenant``).
+        Raises :class:`~workhorse.errors.CorruptJobError`, naming the column, for a row
+        that does not decode."""
 
     @abc.abstractmethod
     async def job_list(
         self, *, filter: JobFilter, limit: int = 50, before_id: int | None = None
     ) -> list[JobRecord]:
         """Jobs matching ``filter``, newest first (id descending), ids below
-        ``before_id`` when given (cursor pagination)."""
+        ``before_id`` when given (cursor pagination). A row that does not decode is left
+        out, with a WARNING naming its id and column, and the next one takes its place
+        (``job_count`` still counts it)."""
 
     @abc.abstractmethod
     async def job_count(self, *, filter: JobFilter) -> int:

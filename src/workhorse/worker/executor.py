@@ -31,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workhorse import serialization
 from workhorse.backends.base import ClaimedJob, Outcome
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from workhorse.tasks import Task
 
 logger = logging.getLogger("workhorse.worker")
+
+T = TypeVar("T")
 
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     CorruptJobError,
@@ -93,21 +95,29 @@ def describe(exc: BaseException) -> JobError:
 
 
 def decode_arguments(job: ClaimedJob) -> tuple[list[Any], dict[str, Any]]:
-    """The job's positional and keyword arguments; ``CorruptJobError`` if the stored
-    text is not a JSON list and a JSON object."""
+    """The job's positional and keyword arguments; ``CorruptJobError`` naming the
+    column if the stored text is not a JSON list (args) or a JSON object (kwargs), or
+    if the claim found the row corrupt (``job.corrupt``)."""
+    if job.corrupt is not None:
+        raise CorruptJobError(f"job {job.id} (task {job.task!r}): {job.corrupt}")
+    args = _stored_json(job, "args", job.args, list, "a JSON list")
+    kwargs = _stored_json(job, "kwargs", job.kwargs, dict, "a JSON object")
+    return args, kwargs
+
+
+def _stored_json(job: ClaimedJob, column: str, text: str, kind: type[T], what: str) -> T:
     try:
-        args = serialization.loads(job.args)
-        kwargs = serialization.loads(job.kwargs)
+        value = serialization.loads(text)
     except ValueError as exc:
         raise CorruptJobError(
-            f"job {job.id}: stored arguments of task {job.task!r} are not valid JSON ({exc})"
+            f"job {job.id} (task {job.task!r}): column {column!r} is not valid JSON ({exc})"
         ) from None
-    if not isinstance(args, list) or not isinstance(kwargs, dict):
+    if not isinstance(value, kind):
         raise CorruptJobError(
-            f"job {job.id}: stored arguments of task {job.task!r} are not a JSON list "
-            "and a JSON object"
+            f"job {job.id} (task {job.task!r}): column {column!r} holds "
+            f"{type(value).__name__} JSON, not {what}"
         )
-    return args, kwargs
+    return value
 
 
 class JobRunner:

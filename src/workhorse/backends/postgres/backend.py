@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import DictRow
 
+from workhorse.backends._records import listing
 from workhorse.backends.base import (
     ApiKeyRecord,
     Backend,
@@ -291,9 +292,12 @@ class PostgresBackend(
     async def job_list(
         self, *, filter: JobFilter, limit: int = 50, before_id: int | None = None
     ) -> list[JobRecord]:
-        query, params = self._sql.filtered("list_jobs", filter, before_id=before_id)
-        params["limit"] = limit
-        return [job_record(row) for row in await self._pool.fetch(query, params)]
+        async def fetch(wanted: int, cursor: int | None) -> list[DictRow]:
+            query, params = self._sql.filtered("list_jobs", filter, before_id=cursor)
+            params["limit"] = wanted
+            return await self._pool.fetch(query, params)
+
+        return await listing(fetch, job_record, limit=limit, before_id=before_id)
 
     async def job_count(self, *, filter: JobFilter) -> int:
         query, params = self._sql.filtered("count_jobs", filter)

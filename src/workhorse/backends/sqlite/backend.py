@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
 
+from workhorse.backends._records import listing
 from workhorse.backends.base import (
     ApiKeyRecord,
     Backend,
@@ -30,7 +32,7 @@ from workhorse.backends.sqlite.config import SQLiteSettings, parse_settings
 from workhorse.backends.sqlite.connection import Database
 from workhorse.backends.sqlite.failures import is_busy
 from workhorse.backends.sqlite.limits import SQLiteLimits
-from workhorse.backends.sqlite.rows import claimed_jobs, clock, insert_params
+from workhorse.backends.sqlite.rows import claimed_jobs, clock, insert_params, job_record
 from workhorse.backends.sqlite.scheduling import SQLiteSchedules
 from workhorse.backends.sqlite.statements import (
     QUERIES,
@@ -209,10 +211,14 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
     async def job_list(
         self, *, filter: JobFilter, limit: int = 50, before_id: int | None = None
     ) -> list[JobRecord]:
-        """Matching jobs, newest first."""
-        return await self._db.read(
-            partial(job_reads.list_jobs, flt=filter, limit=limit, before_id=before_id)
-        )
+        """Matching jobs, newest first; a row that does not decode is left out."""
+
+        def fetch(wanted: int, cursor: int | None) -> Awaitable[list[sqlite3.Row]]:
+            return self._db.read(
+                partial(job_reads.list_rows, flt=filter, limit=wanted, before_id=cursor)
+            )
+
+        return await listing(fetch, job_record, limit=limit, before_id=before_id)
 
     async def job_count(self, *, filter: JobFilter) -> int:
         """How many jobs match."""
