@@ -22,10 +22,11 @@ from workhorse.errors import WorkhorseError
 from workhorse.scheduling.ticker import schedule_chores
 from workhorse.settings import WorkerSettings
 from workhorse.webhooks.history import webhook_chores
+from workhorse.worker._processes import ProcessPool
 from workhorse.worker._threads import DaemonThreadPool
 from workhorse.worker.attempts import Attempts, WorkerStats
 from workhorse.worker.completer import Completer
-from workhorse.worker.executor import JobRunner, process_pool
+from workhorse.worker.executor import JobRunner
 from workhorse.worker.heartbeat import Heartbeat
 from workhorse.worker.maintenance import (
     Chore,
@@ -227,7 +228,7 @@ class Worker:
         runner = JobRunner(
             self.app,
             threads=DaemonThreadPool(settings.threads or settings.concurrency + 4),
-            processes=lambda: process_pool(settings.processes),
+            processes=lambda: ProcessPool(settings.processes),
         )
         loop = asyncio.get_running_loop()
         health = StoreHealth(self.id, store)
