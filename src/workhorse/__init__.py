@@ -13,6 +13,7 @@ from workhorse.errors import (
     BackendUnavailableError,
     Cancelled,
     ConfigurationError,
+    CorruptJobError,
     DependencyFailedError,
     DuplicateJobError,
     JobCancelledError,
@@ -26,6 +27,7 @@ from workhorse.errors import (
     RetryLater,
     SerializationError,
     UnknownTaskError,
+    UnstorableOutcomeError,
     WorkhorseError,
 )
 from workhorse.handle import Job
@@ -45,6 +47,7 @@ __all__ = [
     "Cancelled",
     "ConfigurationError",
     "ConfiguredTask",
+    "CorruptJobError",
     "DependencyFailedError",
     "DuplicateJobError",
     "Group",
@@ -71,6 +74,7 @@ __all__ = [
     "Task",
     "Unique",
     "UnknownTaskError",
+    "UnstorableOutcomeError",
     "WorkerSettings",
     "Workflow",
     "WorkflowHandle",

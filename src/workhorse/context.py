@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, TypeAlias
 
 from workhorse.errors import Cancelled, WorkhorseError
+from workhorse.serialization import storable_text
 
 _current: contextvars.ContextVar[JobContext] = contextvars.ContextVar("workhorse_job")
 
@@ -97,7 +98,7 @@ class JobContext:
         if not 0 <= percent <= 100:
             raise ValueError(f"progress must be between 0 and 100, got {percent}")
         self.progress = float(percent)
-        self.message = message
+        self.message = None if message is None else storable_text(message)
         if self._on_progress is not None:
             self._on_progress(self)
 

@@ -66,7 +66,14 @@ class JobTimeoutError(WorkhorseError, TimeoutError):
 
 
 class CorruptJobError(WorkhorseError):
-    """A stored job whose arguments cannot be decoded: the job fails without retry."""
+    """A stored job with a column that cannot be decoded (arguments that are not JSON, a
+    priority that is not a number, ...). A worker fails such a job without retry;
+    reading it (``get_job``) raises this error, naming the job and the column."""
+
+
+class UnstorableOutcomeError(WorkhorseError):
+    """Recorded on a job whose attempt ended with an outcome the store refused to hold
+    (for instance text it cannot store): the job fails with this error instead."""
 
 
 class LeaseExpiredError(WorkhorseError):

@@ -3,8 +3,11 @@ retried in vain, and the worker carries on with the good ones."""
 
 from __future__ import annotations
 
+import pytest
+
 from cli._support import eventually
 from workhorse.backends.base import NewJob
+from workhorse.errors import CorruptJobError
 from workhorse.jobs import FINAL_STATES, JobState
 
 from .conftest import FAST, Site
@@ -28,7 +31,6 @@ async def test_bad_jobs_fail_clearly_and_the_worker_carries_on(site: Site) -> No
     await eventually(all_final, timeout=30, what=f"8 final jobs\n{site.logs()}")
 
     for job_id, needle in (
-        (corrupted, "arguments"),
         (unknown, "acceptance.gone"),
         (raising, "no such customer"),
     ):
@@ -38,6 +40,14 @@ async def test_bad_jobs_fail_clearly_and_the_worker_carries_on(site: Site) -> No
         assert record.error is not None
         assert needle in f"{record.error.type}: {record.error.message}", record.error
         assert record.attempt == 1, "an error retrying cannot fix is not retried"
+    # The corrupted row failed too, at once: reading it back names the bad column.
+    assert await site.count(JobState.FAILED) == 3
+    with pytest.raises(CorruptJobError, match=rf"job {corrupted} is corrupt: column 'args'"):
+        await site.store.job_get(job_id=corrupted)
+    assert "column 'args'" in site.cli("jobs", "show", str(corrupted)).error_line()
+    failing = [line for line in site.logs().splitlines() if "without retry" in line]
+    assert len(failing) == 1, "failed once, not retried"
+    assert f"job {corrupted} " in failing[0]
     assert set(site.effects()) == set(good)
     assert worker.proc.poll() is None, "the worker is still running"
     show = site.cli("jobs", "show", str(raising))

@@ -1,13 +1,16 @@
-"""Reading jobs: get, list (filters, order, cursor), count, next_run_at and queue stats."""
+"""Reading jobs: get, list (filters, order, cursor), count, next_due_in and queue stats."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from workhorse.backends.base import Backend, JobFilter, QueueStats
 from workhorse.jobs import JobState
 
 from ._support import (
+    STORE_CLOCK,
     assert_time,
     at,
     claim_one,
@@ -175,13 +178,13 @@ async def test_list_limit_with_filter(backend: Backend, now: datetime) -> None:
     assert await _ids(backend, JobFilter(queue="a"), limit=2, before_id=in_a[1]) == in_a[2:4]
 
 
-# -- next_run_at -----------------------------------------------------------------------
+# -- next_due_in -----------------------------------------------------------------------
 
 
-async def test_next_run_at(backend: Backend, now: datetime) -> None:
-    assert await backend.job_next_run_at(queues=None, now=now) is None
+async def test_next_due_in(backend: Backend, now: datetime) -> None:
+    assert await backend.job_next_due_in(queues=None, now=now) is None
     await insert_one(backend, now=now)  # queued jobs do not count
-    assert await backend.job_next_run_at(queues=None, now=now) is None
+    assert await backend.job_next_due_in(queues=None, now=now) is None
     await insert(
         backend,
         new_job(queue="a", delay=300),
@@ -189,16 +192,33 @@ async def test_next_run_at(backend: Backend, now: datetime) -> None:
         new_job(queue="b", delay=50),
         now=now,
     )
-    assert_time(await backend.job_next_run_at(queues=None, now=now), at(now, 50))
-    assert_time(await backend.job_next_run_at(queues=["a"], now=now), at(now, 100))
-    assert_time(await backend.job_next_run_at(queues=["a", "b"], now=now), at(now, 50))
-    assert await backend.job_next_run_at(queues=["c"], now=now) is None
+    assert await backend.job_next_due_in(queues=None, now=now) == pytest.approx(50, abs=0.01)
+    assert await backend.job_next_due_in(queues=["a"], now=now) == pytest.approx(100, abs=0.01)
+    assert await backend.job_next_due_in(queues=["a", "b"], now=now) == pytest.approx(50, abs=0.01)
+    assert await backend.job_next_due_in(queues=["a"], now=at(now, 99)) == pytest.approx(
+        1, abs=0.01
+    )
+    assert await backend.job_next_due_in(queues=["c"], now=now) is None
+    assert await backend.job_next_due_in(queues=[], now=now) is None
 
 
-async def test_next_run_at_ignores_cancelled_jobs(backend: Backend, now: datetime) -> None:
+async def test_next_due_in_is_zero_once_due(backend: Backend, now: datetime) -> None:
+    await insert_one(backend, now=now, delay=10)
+    assert await backend.job_next_due_in(queues=None, now=at(now, 10)) == 0.0
+    assert await backend.job_next_due_in(queues=None, now=at(now, 3600)) == 0.0
+
+
+async def test_next_due_in_is_measured_on_the_store_clock(backend: Backend) -> None:
+    await insert_one(backend, delay=100)  # run_at from the store's clock too
+    due_in = await backend.job_next_due_in(queues=None)
+    assert due_in is not None
+    assert 100 - STORE_CLOCK.total_seconds() < due_in <= 100
+
+
+async def test_next_due_in_ignores_cancelled_jobs(backend: Backend, now: datetime) -> None:
     job_id = await insert_one(backend, now=now, delay=10)
     await backend.job_cancel(job_id=job_id)
-    assert await backend.job_next_run_at(queues=None, now=now) is None
+    assert await backend.job_next_due_in(queues=None, now=now) is None
 
 
 # -- queue stats -----------------------------------------------------------------------

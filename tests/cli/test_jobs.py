@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from workhorse.backends.base import JobFilter, NewJob, Outcome
@@ -70,6 +71,24 @@ async def test_show_prints_every_field_and_the_traceback(store: Store) -> None:
     assert record["state"] == "failed"
     assert record["error"]["type"] == "ValueError"
     assert record["labels"] == {"team": "red"}
+
+
+async def test_a_corrupt_row_is_left_out_of_the_list_and_show_names_it(store: Store) -> None:
+    ids = await store.insert(_job(), _job(), _job())
+    with sqlite3.connect(store.url.removeprefix("sqlite:///")) as conn:
+        conn.execute("PRAGMA ignore_check_constraints = ON")
+        conn.execute("UPDATE workhorse_jobs SET state = 'weird' WHERE id = ?", (ids[1],))
+    conn.close()
+
+    listed = store.cli("jobs", "list", "--json")
+    shown = store.cli("jobs", "show", str(ids[1]))
+
+    assert listed.code == 0, listed.stderr
+    assert [job["id"] for job in json.loads(listed.stdout)] == [ids[2], ids[0]]
+    assert f"job {ids[1]} is corrupt" in listed.stderr, "the listing says what it left out"
+    assert shown.code == 2
+    line = shown.error_line()
+    assert f"job {ids[1]} is corrupt: column 'state' holds 'weird'" in line
 
 
 async def test_show_of_a_completed_job_prints_its_result(store: Store) -> None:

@@ -8,6 +8,7 @@ import time
 
 from workhorse import Cancelled, JobState, Workhorse, current_job
 
+from . import _process_tasks
 from ._support import job_in_state, wait_event
 
 
@@ -123,3 +124,25 @@ async def test_a_sync_task_that_ignores_the_request_is_abandoned_after_the_grace
         await wait_event(after)  # the slot was freed
         gate.set()
     assert record.result is None
+
+
+async def test_a_process_task_that_ignores_the_request_has_its_child_terminated(
+    sqlite_app: Workhorse,
+) -> None:
+    app = sqlite_app
+    nap = app.task(executor="process")(_process_tasks.nap)
+    square = app.task(executor="process")(_process_tasks.square)
+    async with app.worker(concurrency=1, processes=1, cancel_grace=0.2):
+        first = await square.enqueue(2)  # spawns the only child
+        child = (await first.result(timeout=30))["pid"]
+        job = await nap.enqueue(60)
+        await job_in_state(app, job.id, JobState.RUNNING)
+        await job.cancel()
+        record = await job_in_state(app, job.id, JobState.CANCELLED)
+        # The slot is back at once, in a fresh child: the napping one was terminated.
+        after = await square.enqueue(3)
+        result = await after.result(timeout=30)
+    assert result["square"] == 9
+    assert result["pid"] != child
+    assert record.error is not None
+    assert "cancel grace" in record.error.message

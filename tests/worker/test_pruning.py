@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from workhorse.backends.base import Backend, JobFilter, NewJob, Outcome
 from workhorse.jobs import JobState
 from workhorse.worker.maintenance import Maintenance, Prune
+from workhorse.worker.store_health import StoreHealth
 
 
 async def _expired_jobs(store: Backend, count: int) -> None:
@@ -43,7 +44,12 @@ async def test_a_round_out_of_budget_comes_back_at_the_next_election(backend: Ba
     # No budget: each round deletes one batch, then reports itself behind.
     prune = Prune(interval=3600, worker_silence=60, batch=2, budget=0.0)
     maintenance = Maintenance(
-        store=backend, worker_id="leader", elect_every=1, leader_ttl=10, chores=[prune]
+        store=backend,
+        health=StoreHealth("leader", backend),
+        worker_id="leader",
+        elect_every=1,
+        leader_ttl=10,
+        chores=[prune],
     )
 
     await maintenance.tick()

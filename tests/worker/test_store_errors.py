@@ -1,19 +1,24 @@
-"""A store that fails for a while: claims and outcome writes are retried with backoff,
-logged at WARNING, and nothing is lost."""
+"""A store that fails for a while: claims and outcome writes are retried with backoff and
+nothing is lost. A worker tells of an outage once: one WARNING when it begins, whichever
+of its loops meets it first, and one INFO with its length when the store is back."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
 
 from workhorse import JobState, Workhorse
 
-from ._support import job_in_state
+from ._support import FAST, eventually, job_in_state
 
 F = TypeVar("F", bound=Callable[..., Coroutine[Any, Any, Any]])
+T = TypeVar("T")
 
 
 def failing(times: int, call: F) -> F:
@@ -30,6 +35,18 @@ def failing(times: int, call: F) -> F:
     return cast(F, flaky)
 
 
+def assert_one_outage(caplog: pytest.LogCaptureFixture, doing: str) -> None:
+    """The log tells of one outage, met first while ``doing``, and of its end; no other
+    warning."""
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "store unavailable" in warnings[0]
+    assert doing in warnings[0]
+    back = [r.getMessage() for r in caplog.records if "store available again" in r.getMessage()]
+    assert len(back) == 1, back
+    assert all(r.levelno == logging.INFO for r in caplog.records if r.getMessage() in back)
+
+
 async def test_outcomes_survive_failed_writes(
     local_app: Workhorse, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -41,15 +58,13 @@ async def test_outcomes_survive_failed_writes(
 
     store = await app.backend()
     store.job_complete_many = failing(3, store.job_complete_many)  # type: ignore[method-assign]
-    with caplog.at_level(logging.WARNING, logger="workhorse.worker"):
+    with caplog.at_level(logging.INFO, logger="workhorse.worker"):
         async with app.worker() as worker:
             jobs = [await double.enqueue(n) for n in range(5)]
             results = [await job.result(timeout=10) for job in jobs]
     assert results == [0, 2, 4, 6, 8]
     assert worker.stats.completed == 5
-    warnings = [r for r in caplog.records if "could not store" in r.getMessage()]
-    assert len(warnings) == 3
-    assert all(r.levelno == logging.WARNING for r in warnings)
+    assert_one_outage(caplog, "outcome(s)")
 
 
 async def test_claims_are_retried(local_app: Workhorse, caplog: pytest.LogCaptureFixture) -> None:
@@ -62,10 +77,10 @@ async def test_claims_are_retried(local_app: Workhorse, caplog: pytest.LogCaptur
     store = await app.backend()
     job = await ping.enqueue()
     store.job_claim = failing(2, store.job_claim)  # type: ignore[method-assign]
-    with caplog.at_level(logging.WARNING, logger="workhorse.worker"):
+    with caplog.at_level(logging.INFO, logger="workhorse.worker"):
         async with app.worker():
             assert await job.result(timeout=10) == "pong"
-    assert sum("claim failed" in r.getMessage() for r in caplog.records) == 2
+    assert_one_outage(caplog, "claiming jobs")
     assert not any(r.levelno >= logging.ERROR for r in caplog.records)
 
 
@@ -90,3 +105,47 @@ async def test_outcomes_that_cannot_be_written_by_the_end_are_reported(
     assert any(f"jobs {job.id}" in m and "run again" in m for m in errors), errors
     # The job stays claimed until its lease expires; then it runs again (at-least-once).
     assert (await job.refresh()).state is JobState.RUNNING
+
+
+async def test_a_locked_sqlite_store_is_one_outage(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "jobs.db"
+    app = Workhorse(f"sqlite:///{path}?busy_timeout=0.05&lock_timeout=0.3", settings=FAST)
+    gate = asyncio.Event()
+
+    @app.task
+    async def waits() -> str:
+        await gate.wait()
+        return "done"
+
+    try:
+        # A long lease: the outage must not stop the running job.
+        async with app.worker(lease=60) as worker:
+            health = worker.health
+            assert health is not None
+            job = await waits.enqueue()
+            await job_in_state(app, job.id, JobState.RUNNING)
+            with caplog.at_level(logging.INFO, logger="workhorse.worker"):
+                locker = sqlite3.connect(path, isolation_level=None)
+                locker.execute("BEGIN IMMEDIATE")  # every write of the worker now fails
+                try:
+                    gate.set()  # the job ends: its outcome waits for the store
+                    await eventually(
+                        lambda: _value(health.failures),
+                        lambda failures: health.down and failures >= 6,
+                        what="several failed calls",
+                    )
+                finally:
+                    locker.execute("ROLLBACK")
+                    locker.close()
+                assert await job.result(timeout=10) == "done"
+                await eventually(lambda: _value(health.down), lambda down: not down)
+    finally:
+        await app.aclose()
+    assert_one_outage(caplog, "")
+    assert health.outages == 1
+
+
+async def _value(value: T) -> T:
+    return value

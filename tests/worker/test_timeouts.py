@@ -5,8 +5,11 @@ discarded."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
+
+import pytest
 
 from workhorse import Backoff, JobState, Retry, Workhorse, current_job
 
@@ -118,3 +121,75 @@ async def test_a_process_task_times_out_and_frees_its_slot(sqlite_app: Workhorse
         again = await square.enqueue(3)
         assert (await again.result(timeout=30))["square"] == 9
     # Stopping terminated the child still napping: the test does not wait 30s.
+
+
+async def test_calls_abandoned_at_their_timeout_never_use_up_the_thread_pool(
+    sqlite_app: Workhorse, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = sqlite_app
+    release = threading.Event()
+    hung = 0
+
+    @app.task(timeout=0.2, retry=1)
+    def stuck() -> None:
+        nonlocal hung
+        hung += 1
+        release.wait(30)
+
+    @app.task(timeout=5)
+    def trivial() -> str:
+        return "ran"
+
+    # concurrency 2: a pool of 6 threads; 7 abandoned calls hold more than that.
+    try:
+        with caplog.at_level(logging.WARNING, logger="workhorse.worker"):
+            async with app.worker(concurrency=2):
+                jobs = [await stuck.enqueue() for _ in range(7)]
+                for job in jobs:
+                    record = await job_in_state(app, job.id, JobState.FAILED)
+                    assert record.error is not None
+                    assert record.error.type == "JobTimeoutError"
+                assert await (await trivial.enqueue()).result(timeout=10) == "ran"
+                assert hung == 7, "each stuck call ran, and still runs"
+    finally:
+        release.set()
+    abandoned = [
+        r.getMessage() for r in caplog.records if "still runs in its thread" in r.getMessage()
+    ]
+    assert len(abandoned) == 7, "one warning per abandoned call"
+    assert "grows to 13 threads" in abandoned[-1]
+
+
+async def test_the_timeout_starts_when_the_call_gets_a_thread(sqlite_app: Workhorse) -> None:
+    app = sqlite_app
+
+    @app.task(timeout=0.9, retry=1)
+    def half_a_second() -> str:
+        time.sleep(0.5)
+        return "done"
+
+    # One thread for two slots: the second call waits 0.5 s for it, then runs 0.5 s,
+    # within its timeout only if the wait does not count.
+    async with app.worker(concurrency=2, threads=1):
+        jobs = [await half_a_second.enqueue() for _ in range(3)]
+        for job in jobs:
+            assert await job.result(timeout=10) == "done"
+
+
+async def test_a_process_call_abandoned_at_its_timeout_has_its_child_terminated(
+    sqlite_app: Workhorse,
+) -> None:
+    app = sqlite_app
+    nap = app.task(executor="process", timeout=0.5, retry=1)(_process_tasks.nap)
+    square = app.task(executor="process", timeout=20)(_process_tasks.square)
+    # One child, and more calls that hang than there are children.
+    async with app.worker(concurrency=2, processes=1):
+        naps = [await nap.enqueue(60) for _ in range(2)]
+        for job in naps:
+            record = await job_in_state(app, job.id, JobState.FAILED, timeout=30)
+            assert record.error is not None
+            assert record.error.type == "JobTimeoutError"
+        # A fresh child runs it: the napping ones were terminated, not left to nap for
+        # a minute with the only slot.
+        after = await square.enqueue(7)
+        assert (await after.result(timeout=30))["square"] == 49

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from workhorse.errors import BackendUnavailableError
 from workhorse.jobs import (
     LIVE_STATES,
     DependencyPolicy,
@@ -108,6 +109,11 @@ class ClaimedJob:
     previous_attempt_lost: bool = False
     """The previous attempt's lease expired (its worker died, froze or lost the store):
     the job may be what killed it, so the worker runs it alone."""
+    corrupt: str | None = None
+    """Why the claimed row cannot be run (a column holds a value not of its kind, named
+    here), or None. The claim still hands the job out, under a lease, so that the
+    worker fails it at once with ``CorruptJobError`` and without retry, while the rest
+    of the claim runs. The fields that could not be read hold stand-ins."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,6 +490,13 @@ class Backend(abc.ABC):
         """The schema SQL for teams that run migrations themselves: the migrations
         numbered above ``after`` (all of them by default), each recorded as applied."""
 
+    def error_is_transient(self, exc: BaseException) -> bool:
+        """True when ``exc``, raised by a call to this store, may go away by itself (the
+        store is unreachable, restarting or locked): the same call may succeed later.
+        False for anything else (data the store refuses, a bug): repeating the call
+        would fail the same way."""
+        return isinstance(exc, BackendUnavailableError | ConnectionError | TimeoutError)
+
     async def watch(self, wake: Callable[[str | None], None]) -> None:
         """Run until cancelled, calling ``wake(queue)`` when work may have arrived from
         another process (``queue`` is None when unknown). Backends without a change feed
@@ -515,7 +528,8 @@ class Backend(abc.ABC):
         running, highest priority first, then oldest ``run_at``, then id. Increments the
         attempt and sets a fresh lease token; no job is ever handed to two claims.
         ``job_ids`` restricts the claim to those jobs, due or not (eager mode runs the
-        job it just inserted)."""
+        job it just inserted). A claimed row with a column that does not decode comes
+        back marked ``corrupt`` (see :class:`ClaimedJob`); it never fails the claim."""
 
     @abc.abstractmethod
     async def job_heartbeat(
@@ -564,25 +578,31 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def job_get(self, *, job_id: int, tenant: str | None = None) -> JobRecord | None:
-        """One job, or None (also when it belongs to another tenant than ``tenant``)."""
+        """One job, or None (also when it belongs to another tenant than ``tenant``).
+        Raises :class:`~workhorse.errors.CorruptJobError`, naming the column, for a row
+        that does not decode."""
 
     @abc.abstractmethod
     async def job_list(
         self, *, filter: JobFilter, limit: int = 50, before_id: int | None = None
     ) -> list[JobRecord]:
         """Jobs matching ``filter``, newest first (id descending), ids below
-        ``before_id`` when given (cursor pagination)."""
+        ``before_id`` when given (cursor pagination). A row that does not decode is left
+        out, with a WARNING naming its id and column, and the next one takes its place
+        (``job_count`` still counts it)."""
 
     @abc.abstractmethod
     async def job_count(self, *, filter: JobFilter) -> int:
         """How many jobs match ``filter``."""
 
     @abc.abstractmethod
-    async def job_next_run_at(
+    async def job_next_due_in(
         self, *, queues: Sequence[str] | None, now: datetime | None = None
-    ) -> datetime | None:
-        """The earliest ``run_at`` of a scheduled job in ``queues`` (for sleeping until
-        it is due), or None."""
+    ) -> float | None:
+        """Seconds until the earliest scheduled job in ``queues`` is due, measured on
+        the store's clock (0.0 when one is due already), or None when none is scheduled.
+        A worker sleeps that long: the delay, not a time, so that a worker whose clock
+        is off never wakes too early or too late."""
 
     @abc.abstractmethod
     async def queue_stats(

@@ -10,6 +10,7 @@ from workhorse.cli._output import error_line
 from workhorse.errors import (
     BackendUnavailableError,
     ConfigurationError,
+    CorruptJobError,
     JobNotFoundError,
     JobStateError,
     MissingDependencyError,
@@ -33,6 +34,7 @@ class CliError(Exception):
 
 _USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigurationError,
+    CorruptJobError,
     UnknownTaskError,
     JobNotFoundError,
     JobStateError,

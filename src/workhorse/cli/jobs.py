@@ -198,8 +198,8 @@ def _record_view(record: JobRecord, dependencies: list[Dependency]) -> Renderabl
     add("queue", record.queue)
     add("priority", str(record.priority))
     add("attempt", f"{record.attempt} of {record.max_attempts}")
-    add("args", serialization.dumps(record.args))
-    add("kwargs", serialization.dumps(record.kwargs))
+    add("args", serialization.render(record.args))
+    add("kwargs", serialization.render(record.kwargs))
     progress = Table.grid(padding=(0, 1))
     progress.add_row(
         ProgressBar(total=100, completed=record.progress, width=30),
@@ -208,11 +208,11 @@ def _record_view(record: JobRecord, dependencies: list[Dependency]) -> Renderabl
     )
     add("progress", progress)
     if record.state is JobState.COMPLETED:
-        add("result", serialization.dumps(record.result))
+        add("result", serialization.render(record.result))
     if record.error is not None:
         add("error", Text(f"{record.error.type}: {record.error.message}", style="red"))
     add("tenant", record.tenant)
-    add("labels", serialization.dumps(record.labels) if record.labels else None)
+    add("labels", serialization.render(record.labels) if record.labels else None)
     add("unique key", record.unique_key)
     add("timeout", duration(record.timeout) if record.timeout is not None else None)
     add("parent", str(record.parent_id) if record.parent_id is not None else None)
@@ -229,7 +229,7 @@ def _record_view(record: JobRecord, dependencies: list[Dependency]) -> Renderabl
     if record.state is JobState.RUNNING:
         add("lease until", timestamp(record.lease_expires_at))
     add("expires", timestamp(record.expires_at) if record.expires_at else None)
-    add("meta", serialization.dumps(record.meta) if record.meta else None)
+    add("meta", serialization.render(record.meta) if record.meta else None)
     if record.error is None or not record.error.traceback:
         return fields
     trace = Panel(

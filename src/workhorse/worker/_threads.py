@@ -1,9 +1,14 @@
-"""A thread pool whose threads cannot hold the process hostage.
+"""A thread pool whose threads cannot hold the process hostage, nor be used up by calls
+nobody waits for.
 
 ``concurrent.futures.ThreadPoolExecutor`` joins its threads when the interpreter exits, so
 one sync task that never returns (it timed out, or was cancelled, and was abandoned)
 would keep a stopped worker process alive forever. Here the threads are daemons: once the
 worker has stopped and released that job, the process can exit and the thread dies with it.
+
+An abandoned call still holds its thread. The pool counts such calls and may start one
+more thread for each until it returns, so ``max_workers`` threads always remain for new
+work however many calls were abandoned.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class DaemonThreadPool(Executor):
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._shutdown = False
+        self._abandoned = 0
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         """Schedule ``fn(*args, **kwargs)``; raises ``RuntimeError`` after shutdown."""
@@ -41,7 +47,8 @@ class DaemonThreadPool(Executor):
             if self._shutdown:
                 raise RuntimeError("cannot submit work to a pool that was shut down")
             self._work.put((future, fn, args, kwargs))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
+            size = self._max_workers + self._abandoned
+            if not self._idle.acquire(blocking=False) and len(self._threads) < size:
                 thread = threading.Thread(
                     target=self._serve,
                     name=f"{self._name}-{len(self._threads)}",
@@ -50,6 +57,24 @@ class DaemonThreadPool(Executor):
                 self._threads.append(thread)
                 thread.start()
         return future
+
+    @property
+    def abandoned_calls(self) -> int:
+        """Calls abandoned by their caller that still run."""
+        return self._abandoned
+
+    def abandoned(self, future: Future[Any]) -> int:
+        """The call of ``future`` runs on but nobody waits for it: allow one more thread
+        until it returns. Returns how many threads the pool may have now."""
+        with self._lock:
+            self._abandoned += 1
+            size = self._max_workers + self._abandoned
+        future.add_done_callback(self._returned)
+        return size
+
+    def _returned(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._abandoned -= 1
 
     def _serve(self) -> None:
         while True:

@@ -1,9 +1,16 @@
 """Writes the outcomes of attempts to the store in batches.
 
 One write is in flight at a time and takes everything queued meanwhile, so batches grow
-by themselves under load and a lone outcome is written at once. Outcomes are never
-dropped: when the store fails, they stay queued and the write is retried with backoff
-(if the process dies first, the leases expire and the jobs run again: at-least-once).
+by themselves under load and a lone outcome is written at once.
+
+When the store is unreachable (a transient failure), the outcomes stay queued and the
+write is retried with backoff; if the process dies first, the leases expire and the jobs
+run again (at-least-once). Any other failure means the store refuses something in the
+batch: the batch is split in halves until the outcomes it refuses stand alone, and the
+others are written. An outcome the store still refuses is replaced by a failure that
+says why (:class:`~workhorse.errors.UnstorableOutcomeError`); should even that be
+refused, it is dropped with an ERROR and the job's lease expiry recovers it. One bad
+outcome thus never holds up the outcomes behind it.
 """
 
 from __future__ import annotations
@@ -14,12 +21,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from workhorse.backends.base import Backend, Lease, Outcome
+from workhorse.errors import UnstorableOutcomeError
+from workhorse.jobs import JobState
+from workhorse.worker.executor import describe
+from workhorse.worker.store_health import RetryDelay, StoreHealth
 
 logger = logging.getLogger("workhorse.worker")
 
 BATCH_MAX = 1000
 RETRY_FIRST = 0.05
 RETRY_MAX = 2.0
+_LOOP = "completer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +48,12 @@ class Completer:
     def __init__(
         self,
         store: Backend,
+        health: StoreHealth,
         *,
         on_applied: Callable[[Sequence[Outcome]], None],
     ) -> None:
         self._store = store
+        self._health = health
         self._on_applied = on_applied
         self._queue: list[Pending] = []
         self._wakeup = asyncio.Event()
@@ -62,7 +76,7 @@ class Completer:
 
     async def run(self) -> None:
         """Write outcomes as they come; return once closed and empty."""
-        delay = RETRY_FIRST
+        delay = RetryDelay(RETRY_FIRST, RETRY_MAX)
         while True:
             if not self._queue:
                 self._empty.set()
@@ -71,22 +85,75 @@ class Completer:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = self._queue[:BATCH_MAX]
             try:
-                applied = await self._store.job_complete_many([p.outcome for p in batch])
-            except Exception as exc:
-                logger.warning(
-                    "could not store %d job outcome(s), retrying in %.2fs: %s",
-                    len(batch),
-                    delay,
-                    exc,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+                await self._write(min(len(self._queue), BATCH_MAX))
+            except Exception as exc:  # transient only: _write handles the rest
+                self._health.failed(_LOOP, f"storing {len(self._queue)} outcome(s)", exc)
+                await asyncio.sleep(delay.next())
                 continue
-            delay = RETRY_FIRST
-            del self._queue[: len(batch)]
-            self._report(batch, applied)
+            delay.reset()
+            self._health.ok(_LOOP)
+
+    async def _write(self, count: int) -> None:
+        """Store the first ``count`` queued outcomes and take them off the queue. A
+        transient failure propagates, leaving what is not written yet queued."""
+        batch = self._queue[:count]
+        try:
+            applied = await self._store.job_complete_many([p.outcome for p in batch])
+        except Exception as exc:
+            if self._store.error_is_transient(exc):
+                raise
+            if count == 1:
+                await self._replace(batch[0], exc)
+                return
+            logger.debug("the store refused %d outcome(s) (%s); splitting them", count, exc)
+            # Each half takes its outcomes off the queue before the next one starts.
+            half = count // 2
+            await self._write(half)
+            await self._write(count - half)
+            return
+        del self._queue[:count]
+        self._report(batch, applied)
+
+    async def _replace(self, pending: Pending, refused: Exception) -> None:
+        """The store refuses this outcome (the first queued): store a failure saying
+        why in its place, or drop it when even that is refused."""
+        outcome = pending.outcome
+        reason = UnstorableOutcomeError(f"the outcome could not be stored: {refused}")
+        failure = Outcome(
+            job_id=outcome.job_id,
+            lease_token=outcome.lease_token,
+            state=JobState.FAILED,
+            error=describe(reason),
+            ttl=outcome.ttl,
+        )
+        try:
+            applied = await self._store.job_complete_many([failure])
+        except Exception as exc:
+            if self._store.error_is_transient(exc):
+                raise
+            del self._queue[:1]
+            logger.error(
+                "job %d: the outcome of attempt %d (%s) could not be stored (%s), nor a "
+                "failure in its place (%s); dropped, the job runs again once its lease "
+                "expires",
+                outcome.job_id,
+                pending.attempt,
+                outcome.state,
+                refused,
+                exc,
+            )
+            return
+        del self._queue[:1]
+        logger.warning(
+            "job %d: the outcome of attempt %d (%s) could not be stored (%s); the job "
+            "fails with UnstorableOutcomeError instead",
+            outcome.job_id,
+            pending.attempt,
+            outcome.state,
+            refused,
+        )
+        self._report([Pending(failure, pending.attempt)], applied)
 
     def _report(self, batch: Sequence[Pending], applied: Sequence[bool]) -> None:
         written: list[Outcome] = []

@@ -11,12 +11,14 @@ Where a task runs:
   that thread. A thread cannot be killed: at the timeout (or a hard cancel) the attempt
   ends at once and its slot is freed, the context is flagged cancelled so that a task
   that checks ``ctx.cancelled`` can stop early, and the thread runs on; whatever it
-  returns later is discarded.
+  returns later is discarded, and the pool grows by a thread meanwhile (``offloop``).
 - ``process`` tasks run in a process pool ("spawn" start method). The child imports the
   function by module and qualified name, so it must be defined at module level. There is
   no job context in the child (``current_job()`` raises there): pass what the function
-  needs as arguments. At the timeout the attempt ends and its slot is freed; the pool's
-  process finishes the call and the result is discarded.
+  needs as arguments. At the timeout (or a hard cancel) the child is terminated.
+
+Either way the timeout counts from when the call starts running, not while it waits for
+a free thread or child.
 """
 
 from __future__ import annotations
@@ -24,14 +26,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import multiprocessing
-import os
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Executor
-from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workhorse import serialization
 from workhorse.backends.base import ClaimedJob, Outcome
@@ -46,7 +44,11 @@ from workhorse.errors import (
     UnknownTaskError,
 )
 from workhorse.jobs import JobError, JobState
+from workhorse.serialization import storable_text
 from workhorse.worker import _child
+from workhorse.worker._processes import ProcessPool
+from workhorse.worker._threads import DaemonThreadPool
+from workhorse.worker.offloop import in_thread, settle
 from workhorse.workflows.pipeline import Pipeline
 from workhorse.workflows.running import run_task
 
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
     from workhorse.tasks import Task
 
 logger = logging.getLogger("workhorse.worker")
+
+T = TypeVar("T")
 
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     CorruptJobError,
@@ -78,29 +82,43 @@ class AttemptResult:
 
 
 def describe(exc: BaseException) -> JobError:
-    """The stored form of an exception: type name, message and traceback text."""
+    """The stored form of an exception: type name, message and traceback text, made
+    storable (a NUL character, which PostgreSQL refuses in text, is replaced). Every
+    error an attempt ends with is written through here."""
     text = "".join(traceback.format_exception(exc))
     if len(text) > _TRACEBACK_LIMIT:
         text = "...\n" + text[-_TRACEBACK_LIMIT:]
-    return JobError(type=type(exc).__name__, message=str(exc), traceback=text)
+    return JobError(
+        type=storable_text(type(exc).__name__),
+        message=storable_text(str(exc)),
+        traceback=storable_text(text),
+    )
 
 
 def decode_arguments(job: ClaimedJob) -> tuple[list[Any], dict[str, Any]]:
-    """The job's positional and keyword arguments; ``CorruptJobError`` if the stored
-    text is not a JSON list and a JSON object."""
+    """The job's positional and keyword arguments; ``CorruptJobError`` naming the
+    column if the stored text is not a JSON list (args) or a JSON object (kwargs), or
+    if the claim found the row corrupt (``job.corrupt``)."""
+    if job.corrupt is not None:
+        raise CorruptJobError(f"job {job.id} (task {job.task!r}): {job.corrupt}")
+    args = _stored_json(job, "args", job.args, list, "a JSON list")
+    kwargs = _stored_json(job, "kwargs", job.kwargs, dict, "a JSON object")
+    return args, kwargs
+
+
+def _stored_json(job: ClaimedJob, column: str, text: str, kind: type[T], what: str) -> T:
     try:
-        args = serialization.loads(job.args)
-        kwargs = serialization.loads(job.kwargs)
+        value = serialization.loads(text)
     except ValueError as exc:
         raise CorruptJobError(
-            f"job {job.id}: stored arguments of task {job.task!r} are not valid JSON ({exc})"
+            f"job {job.id} (task {job.task!r}): column {column!r} is not valid JSON ({exc})"
         ) from None
-    if not isinstance(args, list) or not isinstance(kwargs, dict):
+    if not isinstance(value, kind):
         raise CorruptJobError(
-            f"job {job.id}: stored arguments of task {job.task!r} are not a JSON list "
-            "and a JSON object"
+            f"job {job.id} (task {job.task!r}): column {column!r} holds "
+            f"{type(value).__name__} JSON, not {what}"
         )
-    return args, kwargs
+    return value
 
 
 class JobRunner:
@@ -115,13 +133,13 @@ class JobRunner:
         self,
         app: Workhorse,
         *,
-        threads: Executor | None = None,
-        processes: Callable[[], Executor] | None = None,
+        threads: DaemonThreadPool | None = None,
+        processes: Callable[[], ProcessPool] | None = None,
     ) -> None:
         self.app = app
         self._threads = threads
         self._make_processes = processes
-        self._processes: Executor | None = None
+        self._processes: ProcessPool | None = None
 
     # -- contexts and outcomes ----------------------------------------------------------
 
@@ -267,82 +285,40 @@ class JobRunner:
                 if scope.expired():  # chained: the traceback shows where the task was
                     raise JobTimeoutError(_timed_out(task, timeout)) from exc
                 raise
-        loop = asyncio.get_running_loop()
+        label = f"job {ctx.job_id} ({task.name})"
         if task.executor == "process":
-            call = functools.partial(_child.call_by_name, *_importable_name(task), args, kwargs)
-            pool = self._process_pool()
+            fn = functools.partial(_child.call_by_name, *_importable_name(task), args, kwargs)
+            call = (
+                in_thread(self._threads, fn, label)  # eager: same checks, no spawn
+                if self._make_processes is None
+                else self._process_pool().start(fn, label)
+            )
         else:
-            call = functools.partial(run_with_context, ctx, task.fn, *args, **kwargs)
-            pool = self._threads
-        try:
-            return await _off_loop(loop.run_in_executor(pool, call), ctx, task, timeout)
-        except BrokenProcessPool:
-            self._discard_process_pool()
-            raise
+            fn = functools.partial(run_with_context, ctx, task.fn, *args, **kwargs)
+            call = in_thread(self._threads, fn, label)
+        return await settle(
+            call,
+            timeout,
+            timed_out=lambda: JobTimeoutError(_timed_out(task, timeout)),
+            on_abandon=ctx._request_cancel,
+        )
 
     # -- pools --------------------------------------------------------------------------
 
-    def _process_pool(self) -> Executor | None:
-        if self._make_processes is None:
-            return self._threads
+    def _process_pool(self) -> ProcessPool:
+        assert self._make_processes is not None
         if self._processes is None:
             self._processes = self._make_processes()
         return self._processes
 
-    def _discard_process_pool(self) -> None:
-        # A child died (OOM, segfault): the pool refuses all work from now on.
-        pool, self._processes = self._processes, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-
     def close(self) -> None:
-        """Shut the pools down without waiting. Calls that were abandoned may still run:
-        daemon threads die with the process; process-pool children are terminated."""
+        """Shut the pools down without waiting: process-pool children are terminated;
+        threads still running abandoned calls are daemons and die with the process."""
         if self._threads is not None:
             self._threads.shutdown(wait=False, cancel_futures=True)
         pool, self._processes = self._processes, None
-        if pool is None:
-            return
-        pool.shutdown(wait=False, cancel_futures=True)
-        # ProcessPoolExecutor has no public way to stop a running call before 3.14
-        # (terminate_workers); its children are reachable only through _processes.
-        children = getattr(pool, "_processes", None) or {}
-        for process in list(children.values()):
-            process.terminate()
-
-
-def process_pool(size: int) -> ProcessPoolExecutor:
-    """A "spawn" process pool of ``size`` children (0: one per CPU)."""
-    return ProcessPoolExecutor(
-        max_workers=size or os.cpu_count() or 1,
-        mp_context=multiprocessing.get_context("spawn"),
-    )
-
-
-async def _off_loop(
-    future: asyncio.Future[Any], ctx: JobContext, task: Task[Any, Any], timeout: float | None
-) -> Any:
-    """Wait for a call running in a pool, giving up on it at the timeout or when the
-    attempt is cancelled (the call itself runs on; its result is discarded)."""
-    try:
-        done, _ = await asyncio.wait({future}, timeout=timeout)
-    except asyncio.CancelledError:
-        _abandon(future, ctx)
-        raise
-    if not done:
-        _abandon(future, ctx)
-        raise JobTimeoutError(_timed_out(task, timeout))
-    return future.result()
-
-
-def _abandon(future: asyncio.Future[Any], ctx: JobContext) -> None:
-    ctx._request_cancel()
-    future.add_done_callback(_discard_late_result)
-
-
-def _discard_late_result(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.debug("an abandoned call ended later with %r (discarded)", future.exception())
+        if pool is not None:
+            pool.close()
 
 
 def _timed_out(task: Task[Any, Any], timeout: float | None) -> str:

@@ -4,15 +4,13 @@ that stops work whose lease may have been taken while the store was unreachable.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 
 from workhorse.backends.base import Backend, Lease
 from workhorse.settings import WorkerSettings
 from workhorse.worker.running import RunningJob, RunningJobs
-
-logger = logging.getLogger("workhorse.worker")
+from workhorse.worker.store_health import StoreHealth
 
 
 class Heartbeat:
@@ -25,6 +23,7 @@ class Heartbeat:
         settings: WorkerSettings,
         worker_id: str,
         running: RunningJobs,
+        health: StoreHealth,
         *,
         pending_leases: Callable[[], list[Lease]],
         on_lost: Callable[[RunningJob, str], None],
@@ -35,6 +34,7 @@ class Heartbeat:
         self._settings = settings
         self._worker_id = worker_id
         self._running = running
+        self._health = health
         self._pending_leases = pending_leases
         self._on_lost = on_lost
         self._on_cancel = on_cancel
@@ -56,15 +56,17 @@ class Heartbeat:
                 worker_id=self._worker_id, running=len(self._running)
             )
         except Exception as exc:
-            logger.warning("worker %s: heartbeat failed: %s", self._worker_id, exc)
-        else:
-            if stop:
-                self._on_stop_requested()
+            self._health.failed("heartbeat", "the worker's heartbeat", exc)
+            return
+        self._health.ok("heartbeat")
+        if stop:
+            self._on_stop_requested()
 
     async def _renew(self) -> None:
         held = list(self._running.jobs.values())
         leases = [running.lease for running in held] + self._pending_leases()
         if not leases:
+            self._health.settled("leases")  # nothing to renew, so no failure to retry
             return
         started = time.monotonic()
         try:
@@ -72,8 +74,9 @@ class Heartbeat:
                 worker_id=self._worker_id, leases=leases, lease_seconds=self._settings.lease
             )
         except Exception as exc:
-            logger.warning("worker %s: lease renewal failed: %s", self._worker_id, exc)
+            self._health.failed("leases", f"renewing {len(leases)} lease(s)", exc)
             return
+        self._health.ok("leases")
         self.beats += 1
         # Act on the attempts whose leases were sent: the same job id may have been
         # claimed again meanwhile, under a new lease, by this very worker.

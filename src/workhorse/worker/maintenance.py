@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from workhorse.backends.base import Backend
+from workhorse.worker.store_health import StoreHealth
 
 logger = logging.getLogger("workhorse.worker")
+
+_LOOP = "maintenance"
 
 
 class Chore(Protocol):
@@ -114,6 +117,7 @@ class Maintenance:
     chore once its interval has passed."""
 
     store: Backend
+    health: StoreHealth
     worker_id: str
     elect_every: float
     leader_ttl: float
@@ -134,8 +138,9 @@ class Maintenance:
                 worker_id=self.worker_id, ttl=self.leader_ttl
             )
         except Exception as exc:
-            logger.warning("worker %s: leader election failed: %s", self.worker_id, exc)
+            self.health.failed(_LOOP, "the maintenance leader election", exc)
             return
+        self.health.ok(_LOOP)
         if leader != self.is_leader:
             logger.info(
                 "worker %s %s the maintenance leader",
@@ -154,7 +159,7 @@ class Maintenance:
                 if await chore(self.store):
                     self._next_run[index] = now  # behind: again at the next election
             except Exception as exc:
-                logger.warning("maintenance chore %s failed: %s", type(chore).__name__, exc)
+                self.health.failed(_LOOP, f"maintenance chore {type(chore).__name__}", exc)
 
     async def resign(self) -> None:
         """Give up leadership (on stop), so another worker takes over at once."""

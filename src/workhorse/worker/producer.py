@@ -3,7 +3,8 @@
 It wakes when work may have arrived (an enqueue in this process, the store's change feed),
 when a slot frees up after a claim that filled every slot, and on a jittered poll timer.
 With nothing due it sleeps until the poll timer or the next scheduled job, whichever
-comes first, so delayed jobs start on time without busy polling. A burst of wake-ups
+comes first (a delay the store measures on its own clock: the worker's clock never
+enters into it), so delayed jobs start on time without busy polling. A burst of wake-ups
 costs one claim: they all set the same flag.
 
 A job whose previous attempt was lost with its worker (SIGKILL, OOM, a segfault) may be
@@ -24,11 +25,11 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 
 from workhorse.backends.base import Backend, ClaimedJob, ClaimLimits
 from workhorse.settings import WorkerSettings
 from workhorse.worker.running import RunningJobs
+from workhorse.worker.store_health import RetryDelay, StoreHealth
 
 logger = logging.getLogger("workhorse.worker")
 
@@ -36,6 +37,9 @@ CLAIM_MAX = 200
 """Most jobs taken by one claim (a worker with more slots claims several times)."""
 POLL_JITTER = 0.1
 RETRY_FIRST = 0.05
+DUE_RETRY_FIRST = 0.01
+"""The first wait after the store said a job is due but the claim found none."""
+_LOOP = "producer"
 
 
 class Producer:
@@ -47,6 +51,7 @@ class Producer:
         settings: WorkerSettings,
         worker_id: str,
         running: RunningJobs,
+        health: StoreHealth,
         *,
         launch: Callable[[Sequence[ClaimedJob], float], None],
         release: Callable[[Sequence[ClaimedJob]], Awaitable[None]],
@@ -57,6 +62,7 @@ class Producer:
         self._settings = settings
         self._worker_id = worker_id
         self._running = running
+        self._health = health
         self._launch = launch
         self._release = release
         self._may_claim = may_claim
@@ -73,6 +79,7 @@ class Producer:
         """A job that may have killed its last worker runs alone: claim nothing more
         until this worker is empty."""
         self._stopped = asyncio.Event()
+        self._due_retry = RetryDelay(DUE_RETRY_FIRST, settings.poll_interval)
         self.claims = 0
         """Claim calls made (for tests and benchmarks)."""
 
@@ -105,7 +112,7 @@ class Producer:
 
     async def run(self) -> None:
         """Claim until stopped."""
-        retry = RETRY_FIRST
+        retry = RetryDelay(RETRY_FIRST, self._settings.poll_interval)
         while not self._stopping:
             if self._isolating:
                 if self._running.jobs:
@@ -122,16 +129,17 @@ class Producer:
             try:
                 jobs = await self._claim(limit)
             except Exception as exc:
-                logger.warning("worker %s: claim failed, retrying: %s", self._worker_id, exc)
-                await _wait(self._stopped, retry)  # wake-ups must not hurry a retry
-                retry = min(retry * 2, self._settings.poll_interval)
+                self._health.failed(_LOOP, "claiming jobs", exc)
+                await _wait(self._stopped, retry.next())  # wake-ups must not hurry a retry
                 continue
-            retry = RETRY_FIRST
+            retry.reset()
+            self._health.ok(_LOOP)
             self.claims += 1
             if self._stopping:
                 await self._release(jobs)
                 return
             if jobs:
+                self._due_retry.reset()
                 self._launch(await self._isolate(jobs), started)
             if len(jobs) < limit:
                 await self._sleep(await self._idle_timeout())
@@ -183,16 +191,26 @@ class Producer:
         await _wait(self._running.freed, self._settings.poll_interval)
 
     async def _idle_timeout(self) -> float:
+        """How long to sleep after a claim that left slots free: until the poll timer or
+        the next scheduled job, whichever comes first. The store measures the delay on
+        its own clock, so a skewed worker clock cannot make it wrong. A job that the
+        store calls due while the claim found nothing (it holds no room under a limit,
+        another worker took it) makes the waits grow from ``DUE_RETRY_FIRST``, rather
+        than the worker claiming in a tight loop."""
         poll = self._settings.poll_interval
         timeout = poll * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
         try:
-            next_run = await self._store.job_next_run_at(queues=self._queues)
+            due_in = await self._store.job_next_due_in(queues=self._queues)
         except Exception as exc:
-            logger.warning("worker %s: could not look for scheduled jobs: %s", self._worker_id, exc)
+            self._health.failed(_LOOP, "looking for scheduled jobs", exc)
             return timeout
-        if next_run is not None:
-            timeout = min(timeout, max(0.0, (next_run - datetime.now(UTC)).total_seconds()))
-        return timeout
+        if due_in is None:
+            self._due_retry.reset()
+            return timeout
+        if due_in > 0:
+            self._due_retry.reset()
+            return min(timeout, due_in)
+        return min(timeout, self._due_retry.next())
 
     async def _sleep(self, timeout: float) -> None:
         """Sleep up to ``timeout``, ending early on a wake-up."""

@@ -9,25 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 
 from workhorse.backends.base import Backend, ProgressUpdate
 from workhorse.context import JobContext
 from workhorse.worker.running import RunningJobs
-
-logger = logging.getLogger("workhorse.worker")
+from workhorse.worker.store_health import StoreHealth
 
 FLUSH_EVERY = 0.2
+_LOOP = "progress"
 
 
 class ProgressReporter:
     """Collects the latest progress of each running job and flushes it to the store."""
 
     def __init__(
-        self, store: Backend, loop: asyncio.AbstractEventLoop, running: RunningJobs
+        self,
+        store: Backend,
+        loop: asyncio.AbstractEventLoop,
+        running: RunningJobs,
+        health: StoreHealth,
     ) -> None:
         self._store = store
+        self._health = health
         self._loop = loop
         self._running = running
         self._lock = threading.Lock()
@@ -79,11 +83,18 @@ class ProgressReporter:
         try:
             await self._store.job_set_progress(updates)
         except Exception as exc:
-            logger.warning("could not store progress of %d job(s): %s", len(updates), exc)
-            self._ready.set()  # the contexts still hold the latest values: retry them
+            if not self._health.failed(_LOOP, f"storing progress of {len(updates)} job(s)", exc):
+                return  # the store refuses these updates: sending them again cannot help
+            retrying = False
             with self._lock:
                 for update in updates:
                     running = self._running.get(update.job_id)
-                    if running is not None:
+                    if running is not None:  # its context still holds the latest values
                         self._latest.setdefault(update.job_id, running.ctx)
+                        retrying = True
                 self._signalled = True
+            self._ready.set()
+            if not retrying:
+                self._health.settled(_LOOP)
+            return
+        self._health.ok(_LOOP)

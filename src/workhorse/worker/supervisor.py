@@ -9,6 +9,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from workhorse.worker.store_health import RetryDelay
+
 logger = logging.getLogger("workhorse.worker")
 
 RESTART_FIRST = 0.1
@@ -43,7 +45,7 @@ class Supervisor:
         return task is not None and not task.done() and self._up.get(name, False)
 
     async def _keep_running(self, name: str, service: Callable[[], Awaitable[None]]) -> None:
-        delay = RESTART_FIRST
+        restart = RetryDelay(RESTART_FIRST, RESTART_MAX)
         while True:
             self._up[name] = True
             started = time.monotonic()
@@ -54,7 +56,8 @@ class Supervisor:
                 self.crashes += 1
                 self._up[name] = False
                 if time.monotonic() - started > _STABLE_AFTER:
-                    delay = RESTART_FIRST
+                    restart.reset()
+                delay = restart.next()
                 logger.exception(
                     "worker %s: side task %r died; restarting it in %.1fs",
                     self._owner,
@@ -62,7 +65,6 @@ class Supervisor:
                     delay,
                 )
             await asyncio.sleep(delay)
-            delay = min(delay * 2, RESTART_MAX)
 
     async def join(self, name: str, timeout: float | None = None) -> bool:
         """Wait for ``name`` to return by itself; True if it did within ``timeout``."""

@@ -23,10 +23,11 @@ from workhorse.scheduling.ticker import schedule_chores
 from workhorse.settings import WorkerSettings
 from workhorse.stats.pruning import PruneStats
 from workhorse.webhooks.history import webhook_chores
+from workhorse.worker._processes import ProcessPool
 from workhorse.worker._threads import DaemonThreadPool
 from workhorse.worker.attempts import Attempts, WorkerStats
 from workhorse.worker.completer import Completer
-from workhorse.worker.executor import JobRunner, process_pool
+from workhorse.worker.executor import JobRunner
 from workhorse.worker.heartbeat import Heartbeat
 from workhorse.worker.maintenance import (
     Chore,
@@ -39,6 +40,7 @@ from workhorse.worker.meter import AttemptMeter
 from workhorse.worker.producer import Producer
 from workhorse.worker.progress import ProgressReporter
 from workhorse.worker.running import RunningJobs
+from workhorse.worker.store_health import StoreHealth
 from workhorse.worker.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -80,6 +82,7 @@ class _Session:
     maintenance: Maintenance
     progress: ProgressReporter
     meter: AttemptMeter
+    health: StoreHealth
     stopped: asyncio.Event
     skip_grace: asyncio.Event
     remove_waker: Callable[[], None] = lambda: None
@@ -104,6 +107,12 @@ class Worker:
         self._session: _Session | None = None
         self._starting: asyncio.Future[None] | None = None
         self._stop_wanted = False
+
+    @property
+    def health(self) -> StoreHealth | None:
+        """The store as this worker sees it: whether it is in an outage, and how many
+        calls failed in the last one (None before the first start)."""
+        return None if self._session is None else self._session.health
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} {self.state} running={self.stats.running}>"
@@ -222,11 +231,12 @@ class Worker:
         runner = JobRunner(
             self.app,
             threads=DaemonThreadPool(settings.threads or settings.concurrency + 4),
-            processes=lambda: process_pool(settings.processes),
+            processes=lambda: ProcessPool(settings.processes),
         )
         loop = asyncio.get_running_loop()
-        completer = Completer(store, on_applied=self._outcomes_written)
-        progress = ProgressReporter(store, loop, running)
+        health = StoreHealth(self.id, store)
+        completer = Completer(store, health, on_applied=self._outcomes_written)
+        progress = ProgressReporter(store, loop, running, health)
         attempts = Attempts(settings, runner, running, completer, progress, self.stats)
         meter = AttemptMeter(
             self.app._tally, self.app._flusher.soon, running=running, pending=completer.leases
@@ -242,6 +252,7 @@ class Worker:
             settings,
             self.id,
             running,
+            health,
             launch=launch,
             release=lambda jobs: self._release(store, [_lease(job) for job in jobs]),
             may_claim=lambda: supervisor.is_up("heartbeat") and supervisor.is_up("leases"),
@@ -252,6 +263,7 @@ class Worker:
             settings,
             self.id,
             running,
+            health,
             pending_leases=completer.leases,
             on_lost=attempts.lost,
             on_cancel=attempts.cancel_requested,
@@ -274,6 +286,7 @@ class Worker:
         )
         maintenance = Maintenance(
             store=store,
+            health=health,
             worker_id=self.id,
             elect_every=settings.reclaim_interval,
             leader_ttl=settings.leader_ttl,
@@ -292,6 +305,7 @@ class Worker:
             maintenance=maintenance,
             progress=progress,
             meter=meter,
+            health=health,
             stopped=asyncio.Event(),
             skip_grace=asyncio.Event(),
         )

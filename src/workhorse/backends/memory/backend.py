@@ -369,13 +369,13 @@ class MemoryBackend(
         with self._lock:
             return sum(1 for job in self._jobs.values() if job.matches(filter))
 
-    async def job_next_run_at(
+    async def job_next_due_in(
         self, *, queues: Sequence[str] | None, now: datetime | None = None
-    ) -> datetime | None:
-        """The earliest ``run_at`` of a scheduled job."""
+    ) -> float | None:
+        """Seconds until the earliest scheduled job is due."""
         wanted = None if queues is None else frozenset(queues)
         with self._lock:
-            return min(
+            earliest = min(
                 (
                     job.run_at
                     for job in self._jobs.values()
@@ -383,6 +383,9 @@ class MemoryBackend(
                 ),
                 default=None,
             )
+        if earliest is None:
+            return None
+        return max(0.0, (earliest - utc(now)).total_seconds())
 
     async def queue_stats(
         self, *, tenant: str | None = None, now: datetime | None = None

@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import DictRow
 
+from workhorse.backends._records import listing
 from workhorse.backends._sql import Migration
 from workhorse.backends.base import (
     ApiKeyRecord,
@@ -166,6 +167,12 @@ class PostgresBackend(
 
     def migration_sql(self, *, after: int = 0) -> str:
         return self._sql.migration_script(after=after)
+
+    def error_is_transient(self, exc: BaseException) -> bool:
+        """Also any ``OperationalError``: a lost connection, a server shutting down, a
+        deadlock or serialization failure, a lock or statement timeout. Data the server
+        refuses (``DataError``, such as a NUL character in text) is not transient."""
+        return super().error_is_transient(exc) or isinstance(exc, psycopg.OperationalError)
 
     async def watch(self, wake: Callable[[str | None], None]) -> None:
         await self.listener().run(wake)
@@ -358,23 +365,28 @@ class PostgresBackend(
     async def job_list(
         self, *, filter: JobFilter, limit: int = 50, before_id: int | None = None
     ) -> list[JobRecord]:
-        query, params = self._sql.filtered("list_jobs", filter, before_id=before_id)
-        params["limit"] = limit
-        return [job_record(row) for row in await self._pool.fetch(query, params, idempotent=True)]
+        async def fetch(wanted: int, cursor: int | None) -> list[DictRow]:
+            query, params = self._sql.filtered("list_jobs", filter, before_id=cursor)
+            params["limit"] = wanted
+            return await self._pool.fetch(query, params, idempotent=True)
+
+        return await listing(fetch, job_record, limit=limit, before_id=before_id)
 
     async def job_count(self, *, filter: JobFilter) -> int:
         query, params = self._sql.filtered("count_jobs", filter)
         return int((await self._pool.fetch(query, params, idempotent=True))[0]["count"])
 
-    async def job_next_run_at(
+    async def job_next_due_in(
         self, *, queues: Sequence[str] | None, now: datetime | None = None
-    ) -> datetime | None:
+    ) -> float | None:
         if queues is None:
-            rows = await self._pool.fetch(self._sql["next_run_at_any_queue"], {})
+            rows = await self._pool.fetch(self._sql["next_due_in_any_queue"], {"now": now})
         else:
-            rows = await self._pool.fetch(self._sql["next_run_at"], {"queues": list(queues)})
-        run_at: datetime | None = rows[0]["run_at"]
-        return run_at
+            rows = await self._pool.fetch(
+                self._sql["next_due_in"], {"queues": list(queues), "now": now}
+            )
+        due_in: float | None = rows[0]["due_in"]
+        return None if due_in is None else max(0.0, due_in)
 
     async def queue_stats(
         self, *, tenant: str | None = None, now: datetime | None = None

@@ -530,9 +530,11 @@ parent_id = %(parent_id)s
 -- name: where_before_id
 id < %(before_id)s
 
--- name: next_run_at
--- The first scheduled job of each queue, read off the index.
-SELECT min(first.run_at) AS run_at
+-- name: next_due_in
+-- Seconds until the first scheduled job is due, on the database clock; the first of
+-- each queue is read off the index.
+SELECT extract(epoch FROM min(first.run_at) - coalesce(%(now)s::timestamptz, now()))
+           ::double precision AS due_in
 FROM unnest(%(queues)s::text[]) AS q (queue)
 CROSS JOIN LATERAL (
     SELECT run_at
@@ -542,8 +544,10 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) AS first
 
--- name: next_run_at_any_queue
-SELECT min(run_at) AS run_at FROM {schema}.workhorse_jobs WHERE state = 'scheduled'
+-- name: next_due_in_any_queue
+SELECT extract(epoch FROM min(run_at) - coalesce(%(now)s::timestamptz, now()))
+           ::double precision AS due_in
+FROM {schema}.workhorse_jobs WHERE state = 'scheduled'
 
 -- name: queue_stats
 -- A scheduled job whose run_at has come is ready (any claim takes it): it counts as

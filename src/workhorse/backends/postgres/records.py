@@ -3,70 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from workhorse.backends._records import CorruptColumn
+from workhorse.backends._records import claimed_job as checked_claim
+from workhorse.backends._records import job_record as checked_record
 from workhorse.backends.base import ClaimedJob, WorkerRecord
-from workhorse.jobs import JobError, JobRecord, JobState
+from workhorse.jobs import JobRecord
 
 
 def job_record(row: Mapping[str, Any]) -> JobRecord:
-    """A ``workhorse_jobs`` row (jsonb columns already decoded)."""
-    error = None
-    if row["error_type"] is not None:
-        error = JobError(
-            type=row["error_type"],
-            message=row["error_message"] or "",
-            traceback=row["error_traceback"],
-        )
-    return JobRecord(
-        id=row["id"],
-        task=row["task"],
-        queue=row["queue"],
-        state=JobState(row["state"]),
-        priority=row["priority"],
-        args=row["args"],
-        kwargs=row["kwargs"],
-        run_at=row["run_at"],
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-        created_at=row["created_at"],
-        progress=row["progress"],
-        progress_message=row["progress_message"],
-        result=row["result"],
-        error=error,
-        tenant=row["tenant"],
-        labels=row["labels"],
-        unique_key=row["unique_key"],
-        timeout=row["timeout"],
-        worker_id=row["worker_id"],
-        cancel_requested=row["cancel_requested"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        expires_at=row["expires_at"],
-        lease_expires_at=row["lease_expires_at"],
-        parent_id=row["parent_id"],
-        meta=row["meta"],
-        workflow_id=row.get("workflow_id"),
-    )
+    """A ``workhorse_jobs`` row (jsonb columns already decoded); ``CorruptJobError``
+    naming a column whose value is not of its kind (a jsonb ``args`` that is not a
+    list, a ``meta`` that is not an object, a NaN timeout)."""
+    return checked_record(row, when=_timestamp, json=_decoded)
 
 
 def claimed_job(row: Mapping[str, Any]) -> ClaimedJob:
-    """A row returned by a claim (args and kwargs kept as JSON text)."""
-    return ClaimedJob(
-        id=row["id"],
-        task=row["task"],
-        queue=row["queue"],
-        args=row["args"],
-        kwargs=row["kwargs"],
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-        lease_token=row["lease_token"],
-        priority=row["priority"],
-        timeout=row["timeout"],
-        tenant=row["tenant"],
-        meta=row["meta"],
-        previous_attempt_lost=row["previous_attempt_lost"],
-    )
+    """A row returned by a claim (args and kwargs kept as JSON text); marked corrupt,
+    rather than raising, when a column is not of its kind."""
+    return checked_claim(row, when=_timestamp, json=_decoded)
+
+
+def _timestamp(value: Any, column: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    raise CorruptColumn(column, value, "a timestamp")
+
+
+def _decoded(value: Any, column: str) -> Any:
+    return value  # psycopg decoded the jsonb already
 
 
 def worker_record(row: Mapping[str, Any]) -> WorkerRecord:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
 
+from workhorse.backends._records import listing
 from workhorse.backends.base import (
     ApiKeyRecord,
     Backend,
@@ -35,8 +37,15 @@ from workhorse.backends.sqlite import (
 )
 from workhorse.backends.sqlite.config import SQLiteSettings, parse_settings
 from workhorse.backends.sqlite.connection import Database
+from workhorse.backends.sqlite.failures import is_busy
 from workhorse.backends.sqlite.limits import SQLiteLimits
-from workhorse.backends.sqlite.rows import claimed_jobs, clock, insert_params, to_epoch
+from workhorse.backends.sqlite.rows import (
+    claimed_jobs,
+    clock,
+    insert_params,
+    job_record,
+    to_epoch,
+)
 from workhorse.backends.sqlite.scheduling import SQLiteSchedules
 from workhorse.backends.sqlite.statements import (
     QUERIES,
@@ -109,6 +118,10 @@ class SQLiteBackend(
         """The migrations numbered above ``after`` and the rows recording them, as one
         script."""
         return schema.migration_sql(after=after)
+
+    def error_is_transient(self, exc: BaseException) -> bool:
+        """Also a lock held by another connection ("database is locked")."""
+        return super().error_is_transient(exc) or is_busy(exc)
 
     async def watch(self, wake: Callable[[str | None], None]) -> None:
         """Call ``wake(None)`` after commits by other connections, until cancelled."""
@@ -215,20 +228,24 @@ class SQLiteBackend(
     async def job_list(
         self, *, filter: JobFilter, limit: int = 50, before_id: int | None = None
     ) -> list[JobRecord]:
-        """Matching jobs, newest first."""
-        return await self._db.read(
-            partial(job_reads.list_jobs, flt=filter, limit=limit, before_id=before_id)
-        )
+        """Matching jobs, newest first; a row that does not decode is left out."""
+
+        def fetch(wanted: int, cursor: int | None) -> Awaitable[list[sqlite3.Row]]:
+            return self._db.read(
+                partial(job_reads.list_rows, flt=filter, limit=wanted, before_id=cursor)
+            )
+
+        return await listing(fetch, job_record, limit=limit, before_id=before_id)
 
     async def job_count(self, *, filter: JobFilter) -> int:
         """How many jobs match."""
         return await self._db.read(partial(job_reads.count, flt=filter))
 
-    async def job_next_run_at(
+    async def job_next_due_in(
         self, *, queues: Sequence[str] | None, now: datetime | None = None
-    ) -> datetime | None:
-        """The earliest run_at of a scheduled job in ``queues``."""
-        return await self._db.read(partial(job_reads.next_run_at, queues=queues))
+    ) -> float | None:
+        """Seconds until the earliest scheduled job in ``queues`` is due."""
+        return await self._db.read(partial(job_reads.next_due_in, queues=queues, now=now))
 
     async def queue_stats(
         self, *, tenant: str | None = None, now: datetime | None = None

@@ -8,16 +8,25 @@ from datetime import datetime
 from typing import Any
 
 from workhorse.backends.base import JobFilter, QueueStats
-from workhorse.backends.sqlite.rows import from_epoch, job_record
+from workhorse.backends.sqlite.rows import clock, from_epoch, job_record
 from workhorse.backends.sqlite.statements import QUERIES, compose, job_filter, queue_filter
 from workhorse.jobs import JobRecord, JobState
 
 
-def records(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[JobRecord]:
-    """The JobRecords of a ``SELECT *`` (or ``RETURNING *``) over workhorse_jobs."""
+def rows(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[sqlite3.Row]:
+    """The rows of a ``SELECT *`` (or ``RETURNING *``) over workhorse_jobs, by name."""
     cursor = conn.cursor()
     cursor.row_factory = sqlite3.Row
-    return [job_record(row) for row in cursor.execute(sql, params).fetchall()]
+    return cursor.execute(sql, params).fetchall()
+
+
+def records(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[JobRecord]:
+    """The JobRecords of a ``SELECT *`` (or ``RETURNING *``) over workhorse_jobs
+    (``CorruptJobError`` for a row that does not decode)."""
+    return [job_record(row) for row in rows(conn, sql, params)]
+
+
+_STATES = frozenset(JobState)
 
 
 def get(conn: sqlite3.Connection, job_id: int, tenant: str | None) -> JobRecord | None:
@@ -26,13 +35,13 @@ def get(conn: sqlite3.Connection, job_id: int, tenant: str | None) -> JobRecord 
     return rows[0] if rows else None
 
 
-def list_jobs(
+def list_rows(
     conn: sqlite3.Connection, flt: JobFilter, limit: int, before_id: int | None
-) -> list[JobRecord]:
-    """Matching jobs, newest first."""
+) -> list[sqlite3.Row]:
+    """The rows of matching jobs, newest first (decoded by the caller, row by row)."""
     sql, params = job_filter("job_list", flt, before_id=before_id)
     params["limit"] = limit
-    return records(conn, sql, params)
+    return rows(conn, sql, params)
 
 
 def count(conn: sqlite3.Connection, flt: JobFilter) -> int:
@@ -42,13 +51,17 @@ def count(conn: sqlite3.Connection, flt: JobFilter) -> int:
     return int(total)
 
 
-def next_run_at(conn: sqlite3.Connection, queues: Sequence[str] | None) -> datetime | None:
-    """The earliest run_at of a scheduled job in ``queues``."""
+def next_due_in(
+    conn: sqlite3.Connection, queues: Sequence[str] | None, now: datetime | None
+) -> float | None:
+    """Seconds until the earliest scheduled job in ``queues`` is due (0.0: already)."""
     if queues is not None and not queues:
         return None
     fragments, params = queue_filter(queues)
     (earliest,) = conn.execute(compose("job_next_run_at", fragments), params).fetchone()
-    return from_epoch(earliest)
+    if not isinstance(earliest, int | float):  # none, or a corrupted run_at: never due
+        return None
+    return max(0.0, earliest - clock(now))
 
 
 def queue_stats(conn: sqlite3.Connection, tenant: str | None, now: float) -> list[QueueStats]:
@@ -59,6 +72,8 @@ def queue_stats(conn: sqlite3.Connection, tenant: str | None, now: float) -> lis
     counts: dict[str, dict[JobState, int]] = {}
     oldest: dict[str, float] = {}
     for queue, state, n, oldest_queued in conn.execute(sql, params).fetchall():
+        if state not in _STATES:  # a corrupted row: job_list names it
+            continue
         counts.setdefault(queue, dict.fromkeys(JobState, 0))[JobState(state)] = n
         if oldest_queued is not None:
             oldest[queue] = oldest_queued

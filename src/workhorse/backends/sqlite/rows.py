@@ -3,6 +3,7 @@ of the backend interface."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -10,9 +11,11 @@ from typing import Any
 
 import orjson
 
+from workhorse.backends._records import CorruptColumn, claimed_job, number
+from workhorse.backends._records import job_record as checked_record
 from workhorse.backends._workflows import UniqueRule, unique_rule
 from workhorse.backends.base import ClaimedJob, NewJob, WorkerInfo, WorkerRecord
-from workhorse.jobs import JobError, JobRecord, JobState
+from workhorse.jobs import JobRecord, JobState
 from workhorse.serialization import dumps
 
 # Positional parameters of the job_insert query, in its column order.
@@ -41,7 +44,8 @@ def from_epoch(value: float | None) -> datetime | None:
 
 def decoded(text: str | None, default: Any) -> Any:
     """The JSON value of ``text``; ``default`` for NULL; the raw text itself when it is
-    not valid JSON, so one corrupted row cannot break a listing."""
+    not valid JSON (for worker rows and dependency results; job rows are checked
+    column by column, see ``job_record``)."""
     if text is None:
         return default
     try:
@@ -76,78 +80,92 @@ def insert_params(job: NewJob, now: float) -> tuple[InsertParams, JobState, Uniq
     return params, state, unique_rule(job)
 
 
+_CLAIMED = (
+    "id", "task", "queue", "args", "kwargs", "attempt", "max_attempts", "lease_token",
+    "priority", "timeout", "tenant", "meta", "run_at", "previous_attempt_lost",
+)  # fmt: skip
+"""The columns the job_claim query returns, in order."""
+
+
 def claimed_jobs(rows: list[tuple[Any, ...]]) -> list[ClaimedJob]:
     """ClaimedJobs from the job_claim query's rows, in claim order (priority first, then
-    oldest run_at, then id): RETURNING gives rows in no particular order."""
+    oldest run_at, then id): RETURNING gives rows in no particular order. A row with a
+    column not of its kind comes first, marked corrupt (see ``_records``)."""
     rows.sort(key=_claim_order)
     return [_claimed_job(row) for row in rows]
 
 
-def _claim_order(row: tuple[Any, ...]) -> tuple[int, float, int]:
-    return (-row[8], row[12], row[0])
-
-
 def _claimed_job(row: tuple[Any, ...]) -> ClaimedJob:
-    meta = row[11]
-    return ClaimedJob(
-        id=row[0],
-        task=row[1],
-        queue=row[2],
-        args=row[3],
-        kwargs=row[4],
-        attempt=row[5],
-        max_attempts=row[6],
-        lease_token=row[7],
-        priority=row[8],
-        timeout=row[9],
-        tenant=row[10],
-        meta={} if meta == "{}" else decoded(meta, {}),
-        previous_attempt_lost=bool(row[13]),
-    )
+    # Claims are the hot path: a row whose every value is plainly of its kind (nearly
+    # all of them) is built at once; anything else goes through the column checks.
+    (job_id, task, queue, args, kwargs, attempt, max_attempts, token,
+     priority, timeout, tenant, meta, run_at, lost) = row  # fmt: skip
+    if (
+        meta == "{}"
+        and type(task) is str
+        and type(queue) is str
+        and type(args) is str
+        and type(kwargs) is str
+        and type(attempt) is int
+        and type(max_attempts) is int
+        and type(priority) is int
+        and type(run_at) is float
+        and _EPOCHS[0] <= run_at < _EPOCHS[1]
+        and (timeout is None or (type(timeout) is float and 0 < timeout < math.inf))
+        and (tenant is None or type(tenant) is str)
+    ):
+        return ClaimedJob(
+            id=job_id,
+            task=task,
+            queue=queue,
+            args=args,
+            kwargs=kwargs,
+            attempt=attempt,
+            max_attempts=max_attempts,
+            lease_token=token,
+            priority=priority,
+            timeout=timeout,
+            tenant=tenant,
+            previous_attempt_lost=bool(lost),
+        )
+    return claimed_job(dict(zip(_CLAIMED, row, strict=True)), when=epoch_time, json=json_text)
+
+
+_EPOCHS = (-62_135_596_800.0, 253_402_300_800.0)
+"""Epoch seconds a datetime can hold: years 1 to 9999."""
+
+
+def _claim_order(row: tuple[Any, ...]) -> tuple[int, int | float, int | float, int]:
+    priority, run_at = row[8], row[12]
+    if type(priority) is int and type(run_at) in (int, float):
+        return (1, -priority, run_at, row[0])
+    return (0, 0, 0, row[0])  # a corrupted row: it is failed at once, first
+
+
+def json_text(value: Any, column: str) -> Any:
+    """The JSON value of a text column; ``CorruptColumn`` if it holds anything else."""
+    if value == "{}":  # nearly every meta and labels column
+        return {}
+    if type(value) is str:
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass
+    raise CorruptColumn(column, value, "JSON text")
+
+
+def epoch_time(value: Any, column: str) -> datetime:
+    """A UTC datetime from epoch seconds; ``CorruptColumn`` for anything else."""
+    try:
+        return datetime.fromtimestamp(number(value, column), UTC)
+    except (OverflowError, OSError, ValueError):
+        raise CorruptColumn(column, value, "a time (epoch seconds)") from None
 
 
 def job_record(row: sqlite3.Row) -> JobRecord:
-    """A JobRecord from a ``SELECT *`` row of workhorse_jobs."""
-    error_type = row["error_type"]
-    error = (
-        None
-        if error_type is None
-        else JobError(
-            type=error_type,
-            message=row["error_message"] or "",
-            traceback=row["error_traceback"],
-        )
-    )
-    return JobRecord(
-        id=row["id"],
-        task=row["task"],
-        queue=row["queue"],
-        state=JobState(row["state"]),
-        priority=row["priority"],
-        args=decoded(row["args"], []),
-        kwargs=decoded(row["kwargs"], {}),
-        run_at=datetime.fromtimestamp(row["run_at"], UTC),
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-        created_at=datetime.fromtimestamp(row["created_at"], UTC),
-        progress=row["progress"],
-        progress_message=row["progress_message"],
-        result=decoded(row["result"], None),
-        error=error,
-        tenant=row["tenant"],
-        labels=decoded(row["labels"], {}),
-        unique_key=row["unique_key"],
-        timeout=row["timeout"],
-        worker_id=row["worker_id"],
-        cancel_requested=bool(row["cancel_requested"]),
-        started_at=from_epoch(row["started_at"]),
-        finished_at=from_epoch(row["finished_at"]),
-        expires_at=from_epoch(row["expires_at"]),
-        lease_expires_at=from_epoch(row["lease_expires_at"]),
-        parent_id=row["parent_id"],
-        meta=decoded(row["meta"], {}),
-        workflow_id=row["workflow_id"],
-    )
+    """A JobRecord from a ``SELECT *`` row of workhorse_jobs; ``CorruptJobError`` naming
+    the first column not of its kind."""
+    return checked_record(row, when=epoch_time, json=json_text)
 
 
 def worker_params(worker: WorkerInfo, now: float) -> dict[str, Any]:

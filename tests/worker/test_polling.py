@@ -1,0 +1,57 @@
+"""How an idle worker waits: until the next scheduled job as the store measures it, and
+never in a tight loop when the store calls a job due that the claim cannot take."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from workhorse import JobState, Workhorse
+
+from ._support import eventually, job_in_state, wait_event
+
+F = TypeVar("F", bound=Callable[..., Coroutine[Any, Any, Any]])
+
+
+def counted(calls: list[int], call: F) -> F:
+    """``call``, counting its calls in ``calls[0]``."""
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return await call(*args, **kwargs)
+
+    return counting  # type: ignore[return-value]
+
+
+async def test_a_due_job_held_back_by_a_limit_does_not_spin_the_claim_loop(
+    app: Workhorse,
+) -> None:
+    started = asyncio.Event()
+    gate = asyncio.Event()
+
+    @app.task(name="tests.single", concurrency=1)
+    async def single(first: bool) -> None:
+        if first:
+            started.set()
+            await gate.wait()
+
+    store = await app.backend()
+    claims = [0]
+    store.job_claim_limited = counted(claims, store.job_claim_limited)  # type: ignore[method-assign]
+    # No promotion meanwhile (reclaim_interval): the held job stays scheduled and due.
+    async with app.worker(concurrency=4, reclaim_interval=60.0, poll_interval=0.5):
+        first = await single.enqueue(True)
+        await wait_event(started)
+        held = await single.options(delay=0.1).enqueue(False)
+        await eventually(lambda: store.job_next_due_in(queues=None), lambda due_in: due_in == 0.0)
+        claims[0] = 0
+        await asyncio.sleep(1.0)  # a window to count claims in, not a synchronisation
+        in_a_second = claims[0]
+        assert (await app.get_job(held.id)).state is JobState.SCHEDULED, "still held back"
+        gate.set()
+        await job_in_state(app, held.id, JobState.COMPLETED)
+    assert (await first.refresh()).state is JobState.COMPLETED
+    # A tight loop makes hundreds of claims a second; backing off from 10 ms to the
+    # poll interval makes about ten.
+    assert 1 <= in_a_second <= 25, in_a_second
