@@ -43,6 +43,10 @@ from workhorse.backends.sqlite.workflows import SQLiteWorkflows
 from workhorse.errors import ConfigurationError
 from workhorse.jobs import JobRecord
 
+INLINE_INSERT_MAX = 16
+"""Jobs an enqueue may insert on the caller's thread (see ``inline``); larger batches
+take long enough to belong on the connection thread."""
+
 
 class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflows, Backend):
     """Jobs in a SQLite file (``sqlite:///relative/path.db`` or
@@ -118,7 +122,8 @@ class SQLiteBackend(SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflo
             return []
         at = clock(now)
         batch = [insert_params(job, at) for job in jobs]
-        return await self._db.write(partial(job_writes.insert, batch=batch))
+        inline = len(batch) <= INLINE_INSERT_MAX
+        return await self._db.write(partial(job_writes.insert, batch=batch), inline=inline)
 
     async def job_claim(
         self,
