@@ -78,10 +78,16 @@ async def test_a_slow_inline_write_sends_writes_to_the_thread_for_a_while(
     store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     thread, caller = await _traces(store)
-    monkeypatch.setattr(inline, "SLOW_WRITE", 0.0)  # every write counts as slow
+    monkeypatch.setattr(inline, "SLOW_WRITE", 0.0)  # any write is too slow on average
+    monkeypatch.setattr(inline, "COOL_DOWN", 0.2)
     await store.job_insert_many([NewJob(task="t")])
+    cooling_since = time.monotonic()
     await store.job_insert_many([NewJob(task="t")])
     assert (_commits(caller), _commits(thread)) == (1, 1)
+    monkeypatch.setattr(inline, "SLOW_WRITE", 60.0)
+    await asyncio.sleep(max(0.0, cooling_since + 0.25 - time.monotonic()))  # the rule's own time
+    await store.job_insert_many([NewJob(task="t")])
+    assert (_commits(caller), _commits(thread)) == (1, 0)
 
 
 async def test_inline_connections_leave_checkpoints_to_the_thread(

@@ -9,8 +9,9 @@ waits on the calling thread for another writer, ever.
 
 What the calling thread still pays is the statement and the commit's fsync. Where that
 is slow (a network disk, a saturated device), running on the event loop would stall
-it: a write slower than ``SLOW_WRITE`` sends writes back to the connection thread for
-``COOL_DOWN`` seconds.
+it: when the running average of inline writes exceeds ``SLOW_WRITE``, writes go back to
+the connection thread for ``COOL_DOWN`` seconds. An average, so that one write that was
+merely preempted on a busy machine does not count as a slow disk.
 
 These connections never checkpoint on their own (a checkpoint copies pages and fsyncs
 the database file, far too long for an event loop): every ``CHECKPOINT_EVERY`` commits
@@ -32,7 +33,10 @@ from workhorse.backends.sqlite.failures import is_busy
 T = TypeVar("T")
 
 SLOW_WRITE = 0.002
-"""Seconds an inline write may take before writes go back to the connection thread."""
+"""Seconds inline writes may take on average before writes go back to the connection
+thread."""
+SMOOTHING = 0.2
+"""Weight of the newest write in the running average."""
 COOL_DOWN = 5.0
 """Seconds writes stay on the connection thread after a slow inline write."""
 CHECKPOINT_EVERY = 256
@@ -56,6 +60,7 @@ class InlineWriter:
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
         self._resume_at = 0.0
+        self._average = 0.0
         self._commits = 0
 
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -79,8 +84,10 @@ class InlineWriter:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             raise
-        if time.perf_counter() - started > SLOW_WRITE:
+        self._average += (time.perf_counter() - started - self._average) * SMOOTHING
+        if self._average > SLOW_WRITE:
             self._resume_at = time.monotonic() + COOL_DOWN
+            self._average = 0.0  # after the cool-down, measure afresh
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0:
             self._checkpoint()
