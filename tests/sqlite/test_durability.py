@@ -8,8 +8,11 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
 from workhorse.backends.base import NewJob, Outcome
-from workhorse.backends.sqlite import SQLiteBackend
+from workhorse.backends.sqlite import SQLiteBackend, inline
+from workhorse.backends.sqlite.backend import INLINE_INSERT_MAX
 from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.backends.sqlite.connection import Database
 from workhorse.jobs import JobState
@@ -72,9 +75,17 @@ async def test_a_store_set_to_normal_never_asks_for_full(db_path: Path) -> None:
         await db.close()
 
 
-async def test_enqueue_is_durable_and_claim_and_complete_are_not(store: SQLiteBackend) -> None:
+async def test_enqueue_is_durable_and_claim_and_complete_are_not(
+    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inline, "SLOW_WRITE", 60.0)  # a loaded machine: stay inline
     trace: list[str] = []
     await store._db.read(lambda conn: conn.set_trace_callback(trace.append))
+    # A small enqueue commits on this thread's own inline connection, which never
+    # leaves the store's level.
+    caller = store._db._inline._connection()
+    inline_trace: list[str] = []
+    caller.set_trace_callback(inline_trace.append)
     level = ["FULL"]
 
     def levels_at_commit() -> list[str]:
@@ -87,14 +98,20 @@ async def test_enqueue_is_durable_and_claim_and_complete_are_not(store: SQLiteBa
         trace.clear()
         return seen
 
+    def inline_commits() -> int:
+        count = inline_trace.count("COMMIT")
+        inline_trace.clear()
+        return count
+
     await store.job_insert_many([NewJob(task="t")])
-    assert levels_at_commit() == ["FULL"]
+    assert (inline_commits(), levels_at_commit(), _level(caller)) == (1, [], FULL)
     (job,) = await store.job_claim(worker_id="w", queues=None, limit=1, lease_seconds=30)
     assert levels_at_commit() == ["NORMAL"]
     outcome = Outcome(job_id=job.id, lease_token=job.lease_token, state=JobState.COMPLETED)
     assert await store.job_complete_many([outcome]) == [True]
     assert levels_at_commit() == ["NORMAL"]
-    await store.job_insert_many([NewJob(task="t")])
-    assert levels_at_commit() == ["FULL"]
+    # A batch too large for the caller's thread commits on the connection thread.
+    await store.job_insert_many([NewJob(task="t") for _ in range(INLINE_INSERT_MAX + 1)])
+    assert (inline_commits(), levels_at_commit()) == (0, ["FULL"])
     assert await store.job_cancel(job_id=job.id + 1) is not None
     assert levels_at_commit() == ["FULL"]

@@ -16,6 +16,7 @@ class Entry:
 
 ENTRIES = [
     Entry("workhorse_sqlite"),
+    Entry("workhorse_sqlite_normal"),
     Entry("workhorse_postgres", postgres=True),
     Entry("huey_sqlite"),
     Entry("huey_redis"),

@@ -60,6 +60,10 @@ from workhorse.backends.sqlite.workflows import SQLiteWorkflows
 from workhorse.errors import ConfigurationError
 from workhorse.jobs import JobRecord
 
+INLINE_INSERT_MAX = 16
+"""Jobs an enqueue may insert on the caller's thread (see ``inline``); larger batches
+take long enough to belong on the connection thread."""
+
 
 class SQLiteBackend(
     SQLiteSchedules, SQLiteLimits, SQLiteWebhooks, SQLiteWorkflows, SQLiteStats, Backend
@@ -142,7 +146,8 @@ class SQLiteBackend(
             return []
         at = clock(now)
         batch = [insert_params(job, at) for job in jobs]
-        return await self._db.write(partial(job_writes.insert, batch=batch))
+        inline = len(batch) <= INLINE_INSERT_MAX
+        return await self._db.write(partial(job_writes.insert, batch=batch), inline=inline)
 
     async def job_claim(
         self,

@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.backends.sqlite.failures import is_busy, translate
 from workhorse.backends.sqlite.group_commit import WriteQueue
+from workhorse.backends.sqlite.inline import GaveWay, InlineWriter
 from workhorse.errors import BackendUnavailableError, ConfigurationError
 
 T = TypeVar("T")
@@ -46,6 +47,7 @@ class Database:
         self.settings = settings
         self.path = settings.path
         self._writes = WriteQueue(self)
+        self._inline = InlineWriter(settings, self._checkpoint_soon)
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
@@ -59,6 +61,7 @@ class Database:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="workhorse-sqlite")
+        self._inline.reopen()
         try:
             await self.call(self._open_in_thread)
         except BaseException:
@@ -69,6 +72,7 @@ class Database:
         """Close the connection and stop its thread (idempotent)."""
         with self._lock:
             executor, self._executor = self._executor, None
+        self._inline.close()
         if executor is None:
             return
         try:
@@ -100,12 +104,27 @@ class Database:
         """Run the read ``fn(conn)`` (autocommit statements) on the connection's thread."""
         return await self.call(lambda: self.read_now(fn))
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+    async def write(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        durable: bool = True,
+        inline: bool = False,
+    ) -> T:
         """Run ``fn(conn)`` in a ``BEGIN IMMEDIATE`` transaction, retried while locked,
         shared with the writes that arrive meanwhile (group commit, one savepoint each).
 
         ``durable=False`` is for worker bookkeeping that leases recover if a power loss
-        takes it: alone in its transaction, it commits without an fsync."""
+        takes it: alone in its transaction, it commits without an fsync. ``inline=True``
+        (a small durable write) first tries the calling thread, when no write of this
+        store is under way and the database is free at once (see ``inline``)."""
+        if inline and durable and self._writes.idle:
+            try:
+                return self._inline.write(fn)
+            except GaveWay:
+                pass
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from exc
         return cast(T, await self._writes.submit(fn, None, durable=durable))
 
     async def write_if(
@@ -119,6 +138,16 @@ class Database:
         """``write(fn)``, but only if the read ``probe`` finds a row: an idle check costs
         no write lock (and no fsync). None when the probe found nothing."""
         return await self._writes.submit(fn, (probe, params), durable=durable)
+
+    def _checkpoint_soon(self) -> None:
+        # Inline connections never checkpoint: the connection thread does, without
+        # waiting for readers or writers (PASSIVE).
+        def checkpoint() -> None:
+            with contextlib.suppress(sqlite3.Error, BackendUnavailableError):
+                self.read_now(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+
+        with contextlib.suppress(BackendUnavailableError):
+            self.post(checkpoint)
 
     # -- on the connection's thread ----------------------------------------------------
 

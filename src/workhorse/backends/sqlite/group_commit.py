@@ -66,6 +66,11 @@ class WriteQueue:
         self._pending: list[_Write] = []
         self._scheduled = False
 
+    @property
+    def idle(self) -> bool:
+        """No write waits for the connection thread (read without the lock: a hint)."""
+        return not self._scheduled
+
     async def submit(
         self, fn: Callable[[sqlite3.Connection], T], probe: Probe | None, *, durable: bool
     ) -> T | None:

@@ -1,0 +1,137 @@
+"""Small writes on the caller's own thread, when the database is free at once.
+
+A write sent to the connection thread crosses two threads: the hop there and the wake-up
+back cost more than a one-row insert itself. So a small, durable write (an enqueue)
+first tries its own connection on the calling thread, whose ``busy_timeout`` is zero:
+either it takes the write lock at once and commits there, or it gives way and the
+write goes the usual road, through the connection thread and its group commit. Nothing
+waits on the calling thread for another writer, ever.
+
+What the calling thread still pays is the statement and the commit's fsync. Where that
+is slow (a network disk, a saturated device), running on the event loop would stall
+it: when the running average of inline writes exceeds ``SLOW_WRITE``, writes go back to
+the connection thread for ``COOL_DOWN`` seconds. An average, so that one write that was
+merely preempted on a busy machine does not count as a slow disk.
+
+These connections never checkpoint on their own (a checkpoint copies pages and fsyncs
+the database file, far too long for an event loop): every ``CHECKPOINT_EVERY`` commits
+they ask the connection thread for a passive checkpoint, which waits for nobody.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from workhorse.backends.sqlite.config import SQLiteSettings
+from workhorse.backends.sqlite.failures import is_busy
+
+T = TypeVar("T")
+
+SLOW_WRITE = 0.002
+"""Seconds inline writes may take on average before writes go back to the connection
+thread."""
+SMOOTHING = 0.2
+"""Weight of the newest write in the running average."""
+COOL_DOWN = 5.0
+"""Seconds writes stay on the connection thread after a slow inline write."""
+CHECKPOINT_EVERY = 256
+"""Inline commits between two checkpoints asked of the connection thread."""
+CACHE_KIB = 2048
+"""Page cache of an inline connection: it writes a few pages per commit."""
+
+
+class GaveWay(Exception):
+    """The database was busy (or inline writes are cooling down): use the thread."""
+
+
+class InlineWriter:
+    """One connection per calling thread, opened on first use, closed with the store."""
+
+    def __init__(self, settings: SQLiteSettings, checkpoint: Callable[[], None]) -> None:
+        self._settings = settings
+        self._checkpoint = checkpoint
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        self._resume_at = 0.0
+        self._average = 0.0
+        self._commits = 0
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(conn)`` in a transaction committed on this thread; ``GaveWay`` if another
+        connection holds the write lock or inline writes are cooling down."""
+        if self._closed or time.monotonic() < self._resume_at:
+            raise GaveWay
+        conn = self._connection()
+        started = time.perf_counter()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise GaveWay from exc
+            raise
+        try:
+            result = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        self._average += (time.perf_counter() - started - self._average) * SMOOTHING
+        if self._average > SLOW_WRITE:
+            self._resume_at = time.monotonic() + COOL_DOWN
+            self._average = 0.0  # after the cool-down, measure afresh
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            self._checkpoint()
+        return result
+
+    def close(self) -> None:
+        """Close every inline connection (each thread opens a new one if used again
+        after the store reopens)."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def reopen(self) -> None:
+        """Allow inline writes again after :meth:`close`."""
+        with self._lock:
+            self._closed = False
+            self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        conn = sqlite3.connect(
+            self._settings.path,
+            timeout=0,
+            isolation_level=None,
+            check_same_thread=False,  # closed by whichever thread closes the store
+            cached_statements=64,
+        )
+        try:
+            conn.execute(f"PRAGMA synchronous = {self._settings.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise GaveWay from exc
+        with self._lock:
+            if self._closed:
+                conn.close()
+                raise GaveWay
+            self._connections.append(conn)
+        self._local.conn = conn
+        return conn

@@ -1,0 +1,120 @@
+"""Small enqueues commit on the caller's thread when the database is free at once, and
+give way to the connection thread otherwise: never waiting on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from workhorse.backends.base import NewJob
+from workhorse.backends.sqlite import SQLiteBackend, inline
+from workhorse.errors import BackendUnavailableError
+
+
+@pytest.fixture(autouse=True)
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No inline write counts as slow here (a loaded test machine would send writes to
+    the thread for a while, which only the test of that rule wants)."""
+    monkeypatch.setattr(inline, "SLOW_WRITE", 60.0)
+
+
+def _commits(trace: list[str]) -> int:
+    count = trace.count("COMMIT")
+    trace.clear()
+    return count
+
+
+async def _traces(store: SQLiteBackend) -> tuple[list[str], list[str]]:
+    thread: list[str] = []
+    await store._db.read(lambda conn: conn.set_trace_callback(thread.append))
+    caller: list[str] = []
+    store._db._inline._connection().set_trace_callback(caller.append)
+    return thread, caller
+
+
+async def test_an_enqueue_commits_on_the_callers_thread(store: SQLiteBackend) -> None:
+    thread, caller = await _traces(store)
+    (job,) = await store.job_insert_many([NewJob(task="t")])
+    assert (_commits(caller), _commits(thread)) == (1, 0)
+    record = await store.job_get(job_id=job.id)
+    assert record is not None
+    assert record.task == "t"
+
+
+async def test_a_locked_database_sends_the_enqueue_to_the_thread_without_blocking_the_loop(
+    store: SQLiteBackend, db_path: Path
+) -> None:
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        enqueue = asyncio.create_task(store.job_insert_many([NewJob(task="t")]))
+        deadline = time.monotonic() + 10
+        while ticks < 20:  # the loop runs on while the enqueue waits for the lock
+            assert time.monotonic() < deadline
+            assert not enqueue.done()
+            await asyncio.sleep(0.001)
+        other.execute("COMMIT")
+        (job,) = await asyncio.wait_for(enqueue, 10)
+    finally:
+        ticking.cancel()
+        other.close()
+    assert (await store.job_get(job_id=job.id)) is not None
+
+
+async def test_a_slow_inline_write_sends_writes_to_the_thread_for_a_while(
+    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thread, caller = await _traces(store)
+    monkeypatch.setattr(inline, "SLOW_WRITE", 0.0)  # any write is too slow on average
+    monkeypatch.setattr(inline, "COOL_DOWN", 0.2)
+    await store.job_insert_many([NewJob(task="t")])
+    cooling_since = time.monotonic()
+    await store.job_insert_many([NewJob(task="t")])
+    assert (_commits(caller), _commits(thread)) == (1, 1)
+    monkeypatch.setattr(inline, "SLOW_WRITE", 60.0)
+    await asyncio.sleep(max(0.0, cooling_since + 0.25 - time.monotonic()))  # the rule's own time
+    await store.job_insert_many([NewJob(task="t")])
+    assert (_commits(caller), _commits(thread)) == (1, 0)
+
+
+async def test_inline_connections_leave_checkpoints_to_the_thread(
+    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thread, caller = await _traces(store)
+    monkeypatch.setattr(inline, "CHECKPOINT_EVERY", 3)
+    for _ in range(3):
+        await store.job_insert_many([NewJob(task="t")])
+    checkpoint = "PRAGMA wal_checkpoint(PASSIVE)"
+    deadline = time.monotonic() + 10
+    while checkpoint not in thread:
+        assert time.monotonic() < deadline, thread
+        await store._db.read(lambda conn: None)  # runs after the posted checkpoint
+    assert _commits(caller) == 3
+    assert (
+        int(store._db._inline._connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
+    )
+
+
+async def test_a_closed_store_refuses_and_a_reopened_one_writes_inline_again(
+    store: SQLiteBackend,
+) -> None:
+    await store.close()
+    with pytest.raises(BackendUnavailableError, match="not connected"):
+        await store.job_insert_many([NewJob(task="t")])
+    await store.connect()
+    thread, caller = await _traces(store)
+    await store.job_insert_many([NewJob(task="t")])
+    assert (_commits(caller), _commits(thread)) == (1, 0)
