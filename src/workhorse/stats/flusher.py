@@ -83,7 +83,10 @@ class Flusher:
             if not isinstance(exc, Exception):
                 raise
             if not self._failing:
-                logger.warning("could not write job statistics (will retry): %s", exc)
+                # An outage is the worker's or the caller's to report; the counts only
+                # wait. Anything else (a broken statistics table) is worth a warning.
+                level = logging.INFO if store.error_is_transient(exc) else logging.WARNING
+                logger.log(level, "could not write job statistics (will retry): %s", exc)
             self._failing = True
             return False
         if self._failing:
