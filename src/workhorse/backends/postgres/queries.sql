@@ -872,7 +872,7 @@ SELECT count(*) AS pruned FROM pruned
 
 -- name: workflow_lock_deps
 -- The stored jobs a new workflow waits on, locked in id order and flagged: from here on
--- whoever ends one of them settles the new parts (the trigger of migration 0003), and
+-- whoever ends one of them settles the new parts (the trigger of migration 0007), and
 -- the states read are those after any end that was racing this insert.
 WITH locked AS (
     SELECT id
