@@ -13,8 +13,9 @@
 -- An attempt's end (an outcome, a release) leaves its lease token on the job until the
 -- next claim: a repeat after a lost reply can tell that the lease already ended.
 -- Every statement that makes jobs claimable notifies {channel} once per distinct queue;
--- one that schedules jobs for later (an insert, a retry after a backoff) notifies
--- {next_channel} once per queue, so idle workers look again when the job is due.
+-- one that schedules jobs for later (an insert, a retry after a backoff, the release of
+-- workflow parts by the trigger of migration 0007) notifies {next_channel} once per
+-- queue, so idle workers look again when the job is due.
 
 
 -- name: migration_lock

@@ -1,20 +1,27 @@
 -- workhorse schema, version 7: a part waiting on a job is never settled before it
--- existed.
--- {schema} and {channel} are replaced when the migration is applied or printed.
+-- existed, and a part released for later announces itself.
+-- {schema}, {channel} and {next_channel} are replaced when the migration is applied or
+-- printed.
 
--- As in 0003, but the time a part is settled at is the end of the job it waited for,
--- never earlier than the part's own creation. The statement that ends a job stamps it
--- with its own clock (its transaction's start, or the caller's now), and it may have
--- waited for the lock of a workflow insert that started after it: the part, inserted
--- with that later clock, was then released with a run_at "in the future" by a few
--- microseconds, as scheduled instead of queued. A part is due when released if its
--- run_at is not past that time, so a part without a delay is always queued, whichever
--- clock ran ahead.
+-- As in 0003, with two changes.
+--
+-- The time a part is settled at is the end of the job it waited for, but never earlier
+-- than the part's own creation. The statement that ends a job stamps it with its own
+-- clock (its transaction's start, or the caller's now), and it may have waited for the
+-- lock of a workflow insert that started after it: the part, inserted with that later
+-- clock, was then released with a run_at "in the future" by a few microseconds, as
+-- scheduled instead of queued. A part is due when released if its run_at is not past
+-- that time, so a part without a delay is always queued, whichever clock ran ahead.
+--
+-- A release notifies once per queue, on {channel} when a part of that queue is
+-- claimable now, else on {next_channel} (as an insert does), so that idle workers look
+-- again when a part released for later is due instead of at their next poll.
 CREATE OR REPLACE FUNCTION {schema}.workhorse_settle_dependents() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     ended_at timestamptz := coalesce(NEW.finished_at, now());
     due_queue text;
+    due_channel text;
 BEGIN
     PERFORM 1
     FROM {schema}.workhorse_jobs AS j
@@ -24,7 +31,7 @@ BEGIN
     FOR UPDATE;
 
     IF NEW.state = 'completed' THEN
-        FOR due_queue IN
+        FOR due_queue, due_channel IN
         WITH released AS (
             UPDATE {schema}.workhorse_jobs AS j
             SET state = CASE WHEN j.run_at > greatest(ended_at, j.created_at)
@@ -40,9 +47,12 @@ BEGIN
               )
             RETURNING j.queue, j.state
         )
-        SELECT DISTINCT queue FROM released WHERE state = 'queued'
+        SELECT queue,
+               CASE WHEN bool_or(state = 'queued') THEN {channel} ELSE {next_channel} END
+        FROM released
+        GROUP BY queue
         LOOP
-            PERFORM pg_notify({channel}, due_queue);
+            PERFORM pg_notify(due_channel, due_queue);
         END LOOP;
         RETURN NULL;
     END IF;
