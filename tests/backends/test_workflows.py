@@ -22,6 +22,7 @@ from workhorse.errors import JobNotFoundError, JobStateError
 from workhorse.jobs import JobError, JobState, WorkflowState
 
 from ._support import (
+    assert_time,
     at,
     claim,
     claim_one,
@@ -34,7 +35,7 @@ from ._support import (
     new_job,
 )
 
-Q, B = JobState.QUEUED, JobState.BLOCKED
+Q, B, S = JobState.QUEUED, JobState.BLOCKED, JobState.SCHEDULED
 POLICIES = [("fail", JobState.FAILED), ("cancel", JobState.CANCELLED)]
 
 
@@ -103,6 +104,62 @@ async def test_a_released_dependent_with_a_later_run_at_is_scheduled(
     await run_one(backend, now, a)
     assert await states(backend, b) == [JobState.SCHEDULED]
     assert await claim(backend, now=now) == []
+
+
+# The statement that ends a job stamps the end with its own clock, which may be behind
+# the clock of a workflow inserted meanwhile: on PostgreSQL it waited for that insert's
+# lock on the job, on SQLite another process wrote between its call and its write.
+@pytest.mark.parametrize(
+    ("ended", "released"),
+    [(0.5, [Q, S, S]), (30.0, [Q, Q, S])],
+    ids=["end-stamped-before-the-insert", "end-stamped-after-the-insert"],
+)
+async def test_a_release_queues_the_parts_that_are_due_and_schedules_the_others(
+    backend: Backend, now: datetime, ended: float, released: list[JobState]
+) -> None:
+    stored = await insert_one(backend, now=now, task="t.stored")
+    job = await claim_one(backend, now=now)
+    inserted_at = at(now, 1)
+    inserted = await backend.workflow_insert(
+        NewWorkflow(
+            parts=[
+                part("t.now", StoredJobRef(stored)),
+                part("t.soon", StoredJobRef(stored), run_at=at(now, 10)),
+                part("t.later", StoredJobRef(stored), delay=60),
+            ]
+        ),
+        now=inserted_at,
+    )
+    parts = [job.id for job in inserted.jobs]
+    assert [job.state for job in inserted.jobs] == [B, B, B]
+    await finish(backend, job, now=at(now, ended))
+    assert await states(backend, *parts) == released
+    # A part is never released before it existed: one without a delay is due at once.
+    claimed_at = at(now, max(ended, 1))
+    due = [part_id for part_id, state in zip(parts, released, strict=True) if state is Q]
+    assert sorted(job.id for job in await claim(backend, now=claimed_at)) == due
+    # A release keeps each part's run_at: the scheduled ones start when it comes.
+    for part_id, run_at in zip(parts[1:], [at(now, 10), at(inserted_at, 60)], strict=True):
+        assert_time((await get(backend, part_id)).run_at, run_at)
+    later = [job.id for job in await claim(backend, now=at(inserted_at, 60))]
+    assert sorted(later) == [p for p in parts if p not in due]
+
+
+async def test_a_part_ended_by_its_dependency_never_ends_before_it_existed(
+    backend: Backend, now: datetime
+) -> None:
+    stored = await insert_one(backend, now=now, task="t.stored")
+    job = await claim_one(backend, now=now)
+    inserted_at = at(now, 1)
+    inserted = await backend.workflow_insert(
+        NewWorkflow(parts=[part("t.x", StoredJobRef(stored)), part("t.y", 0)]), now=inserted_at
+    )
+    parts = [job.id for job in inserted.jobs]
+    assert await backend.job_complete_many([failed(job)], now=at(now, 0.5)) == [True]
+    for part_id in parts:
+        record = await get(backend, part_id)
+        assert record.state is JobState.FAILED
+        assert_time(record.finished_at, inserted_at)
 
 
 @pytest.mark.parametrize(

@@ -124,6 +124,35 @@ async def test_retries_announce_when_they_are_due(pg: PostgresBackend, pg_url: s
         ]
 
 
+async def test_releases_announce_each_queue_once_on_its_channel(
+    pg: PostgresBackend, pg_url: str
+) -> None:
+    sql = Statements(pg.schema)
+    after_first = [
+        NewJob(task="w", queue="now"),
+        NewJob(task="w", queue="later", delay=60),
+        NewJob(task="w", queue="mixed"),
+        NewJob(task="w", queue="mixed", delay=60),
+    ]
+    workflow = NewWorkflow(
+        parts=[
+            WorkflowPart(NewJob(task="first", queue="first")),
+            *(WorkflowPart(job, after=(0,)) for job in after_first),
+        ]
+    )
+    await pg.workflow_insert(workflow)
+    (job,) = await pg.job_claim(worker_id="w", queues=["first"], limit=1, lease_seconds=30)
+    async with notifications(pg_url, sql) as heard:
+        done = Outcome(job.id, job.lease_token, JobState.COMPLETED)
+        assert await pg.job_complete_many([done]) == [True]
+        await pg.job_insert_many([NewJob(task="sentinel", queue="sentinel")])
+        assert sorted(await heard.until((sql.channel, "sentinel"))) == [
+            (sql.channel, "mixed"),
+            (sql.channel, "now"),
+            (sql.next_channel, "later"),
+        ]
+
+
 async def test_listener_comes_back_after_its_connection_is_terminated(
     pg: PostgresBackend,
     admin: psycopg.AsyncConnection[TupleRow],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -25,7 +26,7 @@ from workhorse import (
 )
 from workhorse.workflows import Part
 
-from ._support import eventually, job_in_state
+from ._support import eventually, job_in_state, wait_event
 
 
 async def test_a_chain_passes_each_result_to_the_next(app: Workhorse) -> None:
@@ -176,6 +177,35 @@ async def test_cancelling_a_workflow_stops_its_parts(app: Workhorse) -> None:
             await handle.result(timeout=5)
     assert ran == ["slow"]
     assert {p.state for p in record.parts} == {JobState.CANCELLED}
+
+
+async def test_a_part_released_for_later_starts_when_due(app: Workhorse) -> None:
+    delay = 2.0
+    ran = asyncio.Event()
+
+    @app.task
+    async def first() -> None:
+        return None
+
+    @app.task
+    async def then() -> None:
+        ran.set()
+
+    workflow = Workflow()
+    head = workflow.add(first.call())
+    tail = workflow.add(then.options(delay=delay).call(), after=[head])
+    # Polls and maintenance (which promotes due scheduled jobs) are 30 s away: only a
+    # wake-up when the part is released, then sleeping until its run_at, starts it.
+    async with app.worker(poll_interval=30.0, reclaim_interval=30.0):
+        handle = await workflow.enqueue()
+        await wait_event(ran, timeout=delay + 5)
+    head_record = await handle.parts[head.index].refresh()
+    tail_record = await handle.parts[tail.index].refresh()
+    assert head_record.finished_at is not None
+    assert tail_record.started_at is not None
+    # Released before its time, so scheduled, not queued; started once due.
+    assert head_record.finished_at < tail_record.run_at
+    assert tail_record.started_at >= tail_record.run_at - timedelta(milliseconds=5)
 
 
 async def test_a_part_may_wait_for_a_job_enqueued_before(app: Workhorse) -> None:

@@ -157,8 +157,8 @@ class MemoryWorkflows:
                     (dep := jobs.get(dep_id)) is None or dep.state is JobState.COMPLETED
                     for dep_id in self._deps.get(waiting_id, ())
                 ):
-                    due = waiting.run_at > finished
-                    waiting.state = JobState.SCHEDULED if due else JobState.QUEUED
+                    later = waiting.run_at > _settled_at(waiting, finished)
+                    waiting.state = JobState.SCHEDULED if later else JobState.QUEUED
             return []
         ended: list[StoredJob] = []
         pending: list[tuple[int, int | None]] = [
@@ -172,7 +172,11 @@ class MemoryWorkflows:
             flow = self._workflows.get(waiting.workflow_id or -1)
             if flow is not None and flow.cancelled_at is not None:
                 continue  # the workflow's own cancel ends its parts
-            waiting.finish(policy_state(flow.on_failure if flow else "fail"), finished, None)
+            waiting.finish(
+                policy_state(flow.on_failure if flow else "fail"),
+                _settled_at(waiting, finished),
+                None,
+            )
             waiting.expires_at = job.expires_at
             waiting.error = dependency_error(
                 job.id, job.task, job.state.value, None if via is None else f"job {via}"
@@ -268,3 +272,10 @@ class MemoryWorkflows:
             meta[key] = decoded
             job.meta = dumps(meta, what="job meta")
             return True
+
+
+def _settled_at(waiting: StoredJob, ended_at: datetime) -> datetime:
+    """When a job that waited on one that ended at ``ended_at`` is settled: then, but
+    never before the waiting job existed (the end may carry a clock that was behind the
+    insert's, as in the SQL stores)."""
+    return max(ended_at, waiting.created_at)

@@ -1,8 +1,9 @@
 """LISTEN on a dedicated connection and turn notifications into wake-ups.
 
 Writes that make jobs claimable notify ``<schema>_jobs`` with the queue name in the same
-transaction, so a listening worker hears of new work as soon as it is committed; inserts
-of scheduled jobs notify ``<schema>_next``, so an idle worker looks again when the next
+transaction, so a listening worker hears of new work as soon as it is committed; writes
+that schedule jobs for later (inserts, retries after a backoff, workflow parts released
+before their time) notify ``<schema>_next``, so an idle worker looks again when the next
 job of that queue is due (rather than at its next poll). When the listening
 connection drops, the listener logs one warning, reconnects with backoff and listens
 again; meanwhile the worker's polling covers the gap, and a ``wake(None)`` after

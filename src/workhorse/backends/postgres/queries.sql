@@ -13,8 +13,9 @@
 -- An attempt's end (an outcome, a release) leaves its lease token on the job until the
 -- next claim: a repeat after a lost reply can tell that the lease already ended.
 -- Every statement that makes jobs claimable notifies {channel} once per distinct queue;
--- one that schedules jobs for later (an insert, a retry after a backoff) notifies
--- {next_channel} once per queue, so idle workers look again when the job is due.
+-- one that schedules jobs for later (an insert, a retry after a backoff, the release of
+-- workflow parts by the trigger of migration 0007) notifies {next_channel} once per
+-- queue, so idle workers look again when the job is due.
 
 
 -- name: migration_lock
@@ -883,7 +884,7 @@ SELECT count(*) AS pruned FROM pruned
 
 -- name: workflow_lock_deps
 -- The stored jobs a new workflow waits on, locked in id order and flagged: from here on
--- whoever ends one of them settles the new parts (the trigger of migration 0003), and
+-- whoever ends one of them settles the new parts (the trigger of migration 0007), and
 -- the states read are those after any end that was racing this insert.
 WITH locked AS (
     SELECT id

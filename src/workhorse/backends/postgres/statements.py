@@ -63,8 +63,8 @@ class Statements:
         self.channel = schema + _CHANNEL_SUFFIX
         """The NOTIFY channel on which writes that make jobs claimable name their queue."""
         self.next_channel = schema + _NEXT_CHANNEL_SUFFIX
-        """The NOTIFY channel on which inserts of scheduled jobs name their queue: the
-        next job of that queue may now be due sooner than a worker thought."""
+        """The NOTIFY channel on which writes that schedule jobs for later name their
+        queue: the next job of that queue may now be due sooner than a worker thought."""
         self._queries = {name: self._render(sql) for name, sql in _raw_queries().items()}
         self._composed: dict[tuple[object, ...], str] = {}
 
