@@ -57,7 +57,10 @@ async def insert_jobs(
     if len(jobs) >= COPY_THRESHOLD:
         async with session.atomic():
             return await _copy(session, sql, jobs, now)
-    rows = await session.fetch(sql["insert_jobs"], _columns(jobs, now))
+    if len(jobs) == 1:
+        rows = await session.fetch(sql["insert_job"], _single(jobs[0], now))
+    else:
+        rows = await session.fetch(sql["insert_jobs"], _columns(jobs, now))
     return [InsertedJob(id=r["id"], state=JobState(r["state"]), created=True) for r in rows]
 
 
@@ -181,6 +184,25 @@ def _columns(jobs: Sequence[NewJob], now: datetime | None) -> dict[str, Any]:
         "parent_id": [job.parent_id for job in jobs],
         "meta": [dumps(job.meta, what="job meta") for job in jobs],
         "unique_states": unique_masks(jobs),
+    }
+
+
+def _single(job: NewJob, now: datetime | None) -> dict[str, Any]:
+    return {
+        "now": now,
+        "task": job.task,
+        "queue": job.queue,
+        "priority": int(job.priority),
+        "args": job.args,
+        "kwargs": job.kwargs,
+        "run_at": _utc(job.run_at) if job.run_at else None,
+        "delay": float(job.delay),
+        "max_attempts": int(job.max_attempts),
+        "timeout": None if job.timeout is None else float(job.timeout),
+        "tenant": job.tenant,
+        "labels": dumps(job.labels, what="job labels") if job.labels else "{}",
+        "parent_id": job.parent_id,
+        "meta": dumps(job.meta, what="job meta") if job.meta else "{}",
     }
 
 
