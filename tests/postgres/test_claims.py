@@ -97,3 +97,26 @@ async def test_many_claimers_take_every_job_once(pg: PostgresBackend) -> None:
         await asyncio.gather(*(store.close() for store in stores))
     claimed = [job_id for batch in batches for job_id in batch]
     assert len(claimed) == len(set(claimed)) == 1200
+
+
+async def test_a_claim_reads_few_rows_before_the_table_is_analyzed(pg: PostgresBackend) -> None:
+    # A burst of enqueues into a store that has no statistics yet (as after a first
+    # migration): claims must still walk the claim index in order, not sort every job.
+    await pg.job_insert_many([NewJob(task="burst") for _ in range(5000)])
+    slots = Statements(pg.schema).pick_slots(named_queues=False)
+    query = "EXPLAIN (ANALYZE, FORMAT JSON) " + Statements(pg.schema).compose(
+        "claim_jobs", pick=["pick_waiting"], **slots
+    )
+    params = {"worker_id": "w", "limit": 16, "lease_seconds": 30.0, "now": None, "claim": "c"}
+
+    async def explain(conn: psycopg.AsyncConnection[Any]) -> Any:
+        async with conn.transaction(force_rollback=True):
+            row = await (await conn.execute(query, params)).fetchone()
+        assert row is not None
+        return row[0][0]["Plan"]
+
+    plan = await pg._pool.run(explain, idempotent=True)  # a connection of the store's own
+    scans = list(_scans(plan))
+    assert {scan.get("Index Name") for scan in scans} >= {"workhorse_jobs_claim_any"}, scans
+    for scan in scans:
+        assert scan["Actual Rows"] * scan["Actual Loops"] <= 16, scans

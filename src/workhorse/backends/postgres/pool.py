@@ -101,6 +101,14 @@ class _Lost(Exception):
         self.pid = pid
 
 
+async def _configure(conn: Connection) -> None:
+    # Every workhorse query reads an index in order up to a LIMIT. Without statistics (a
+    # table filled faster than autovacuum analyzes it: a fresh store, a burst of
+    # enqueues) the planner takes a bitmap scan instead and reads and sorts every queued
+    # job on each claim; a cached generic plan would keep doing so.
+    await conn.execute("SET enable_bitmapscan = off")
+
+
 class Pool:
     """A psycopg pool whose failures read as workhorse errors."""
 
@@ -277,6 +285,7 @@ class Pool:
         pool = AsyncConnectionPool(
             self._config.conninfo,
             kwargs={"autocommit": True, "context": _adapters()},
+            configure=_configure,
             check=check,
             min_size=self._config.min_size,
             max_size=self.max_size,

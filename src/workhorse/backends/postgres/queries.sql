@@ -219,8 +219,17 @@ claimed AS (
     FROM picked
     WHERE j.id = picked.id
     RETURNING {@claimed_columns}
-)
-SELECT * FROM claimed ORDER BY priority DESC, run_at, id
+),
+{@no_fsync}
+SELECT claimed.* FROM claimed, no_fsync ORDER BY priority DESC, run_at, id
+
+-- name: no_fsync
+-- For a worker's bookkeeping (claims, heartbeats, progress, outcomes, releases): this
+-- transaction commits without waiting for its WAL flush (synchronous_commit off, for
+-- itself only). A server crash can undo the last moments of bookkeeping, which the leases
+-- recover like a dead worker's (those jobs run again); enqueues, cancels and retries keep
+-- their flush, and flushing one flushes every commit before it.
+no_fsync AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)
 
 -- name: claimed_columns
 -- What a claim returns of each job (claim_jobs, claimed_jobs).
@@ -305,10 +314,11 @@ WITH held AS (
     WHERE j.state = 'running'
     ORDER BY j.id
     FOR UPDATE OF j
-)
+),
+{@no_fsync}
 UPDATE {schema}.workhorse_jobs AS j
 SET lease_expires_at = now() + %(lease_seconds)s * interval '1 second'
-FROM held
+FROM held, no_fsync
 WHERE j.id = held.id
 RETURNING j.id, j.cancel_requested
 
@@ -327,10 +337,11 @@ held AS (
     WHERE j.state = 'running'
     ORDER BY j.id
     FOR UPDATE OF j
-)
+),
+{@no_fsync}
 UPDATE {schema}.workhorse_jobs AS j
 SET progress = held.progress, progress_message = held.message
-FROM held
+FROM held, no_fsync
 WHERE j.id = held.id
 
 -- name: complete_jobs
@@ -393,8 +404,9 @@ notified AS (
     FROM ended
     WHERE state = 'scheduled'
     GROUP BY queue
-)
-SELECT id, token FROM ended WHERE (SELECT count(*) FROM notified) >= 0
+),
+{@no_fsync}
+SELECT id, token FROM ended, no_fsync WHERE (SELECT count(*) FROM notified) >= 0
 
 -- name: release_jobs
 -- The attempt does not count; a job someone asked to cancel ends cancelled instead.
@@ -421,8 +433,9 @@ released AS (
 notified AS (
     SELECT pg_notify({channel}, queue)
     FROM (SELECT DISTINCT queue FROM released WHERE state = 'queued') AS due
-)
-SELECT id, token FROM released WHERE (SELECT count(*) FROM notified) >= 0
+),
+{@no_fsync}
+SELECT id, token FROM released, no_fsync WHERE (SELECT count(*) FROM notified) >= 0
 
 -- name: ended_leases
 -- Which of these leases already ended their attempt (by an outcome or a release): what
