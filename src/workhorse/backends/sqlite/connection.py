@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from workhorse.backends.sqlite import transaction
 from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.backends.sqlite.failures import is_busy, translate
 from workhorse.backends.sqlite.group_commit import WriteQueue
@@ -284,16 +285,5 @@ def configure(conn: sqlite3.Connection, settings: SQLiteSettings) -> None:
 
 
 def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    # IMMEDIATE takes the write lock up front (waiting in the busy handler): a deferred
-    # transaction that reads then writes can fail with SQLITE_BUSY_SNAPSHOT instead,
-    # which no busy handler retries.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
-    return result
+    transaction.begin(conn)
+    return transaction.commit(conn, fn)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from workhorse.backends.sqlite import transaction
 from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.backends.sqlite.failures import is_busy
 
@@ -71,19 +72,12 @@ class InlineWriter:
         conn = self._connection()
         started = time.perf_counter()
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            transaction.begin(conn)  # busy_timeout 0: never waits
         except sqlite3.OperationalError as exc:
             if is_busy(exc):
                 raise GaveWay from exc
             raise
-        try:
-            result = fn(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
+        result = transaction.commit(conn, fn)
         self._average += (time.perf_counter() - started - self._average) * SMOOTHING
         if self._average > SLOW_WRITE:
             self._resume_at = time.monotonic() + COOL_DOWN
