@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from workhorse import JobRecord, JobState, WorkerSettings, Workhorse
+from workhorse.worker.store_health import StoreHealth
 
 T = TypeVar("T")
 
@@ -62,3 +63,49 @@ async def job_in_state(
 async def wait_event(event: asyncio.Event, timeout: float = DEADLINE) -> None:
     """Wait for ``event``, failing the test after ``timeout``."""
     await asyncio.wait_for(event.wait(), timeout)
+
+
+async def through_an_outage(
+    app: Workhorse,
+    *,
+    begin: Callable[[], Awaitable[None]],
+    end: Callable[[], Awaitable[None]],
+    failures: int,
+) -> StoreHealth:
+    """Run one job on a worker of ``app`` that ends while the store is away: ``begin``
+    takes the store away once the job runs, ``end`` brings it back once the worker's
+    calls failed ``failures`` times. Returns the worker's store health once the store is
+    back and the job's outcome is stored."""
+    gate = asyncio.Event()
+
+    @app.task
+    async def waits() -> str:
+        await gate.wait()
+        return "done"
+
+    try:
+        # A long lease: the outage must not stop the running job.
+        async with app.worker(lease=60) as worker:
+            health = worker.health
+            assert health is not None
+            job = await waits.enqueue()
+            await job_in_state(app, job.id, JobState.RUNNING)
+            await begin()
+            try:
+                gate.set()  # the job ends: its outcome waits for the store
+                await eventually(
+                    lambda: _now(health.failures),
+                    lambda seen: health.down and seen >= failures,
+                    what="several failed calls",
+                )
+            finally:
+                await end()
+            assert await job.result(timeout=20) == "done"
+            await eventually(lambda: _now(health.down), lambda down: not down)
+    finally:
+        await app.aclose()
+    return health
+
+
+async def _now(value: T) -> T:
+    return value

@@ -4,7 +4,6 @@ of its loops meets it first, and one INFO with its length when the store is back
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable, Coroutine
@@ -15,7 +14,7 @@ import pytest
 
 from workhorse import JobState, Workhorse
 
-from ._support import FAST, eventually, job_in_state
+from ._support import FAST, job_in_state, through_an_outage
 
 F = TypeVar("F", bound=Callable[..., Coroutine[Any, Any, Any]])
 T = TypeVar("T")
@@ -112,37 +111,19 @@ async def test_a_locked_sqlite_store_is_one_outage(
 ) -> None:
     path = tmp_path / "jobs.db"
     app = Workhorse(f"sqlite:///{path}?busy_timeout=0.05&lock_timeout=0.3", settings=FAST)
-    gate = asyncio.Event()
+    locker = sqlite3.connect(path, isolation_level=None)
 
-    @app.task
-    async def waits() -> str:
-        await gate.wait()
-        return "done"
+    async def lock() -> None:
+        locker.execute("BEGIN IMMEDIATE")  # every write of the worker now fails
+
+    async def unlock() -> None:
+        locker.execute("ROLLBACK")
 
     try:
-        # A long lease: the outage must not stop the running job.
-        async with app.worker(lease=60) as worker:
-            health = worker.health
-            assert health is not None
-            job = await waits.enqueue()
-            await job_in_state(app, job.id, JobState.RUNNING)
-            with caplog.at_level(logging.INFO, logger="workhorse.worker"):
-                locker = sqlite3.connect(path, isolation_level=None)
-                locker.execute("BEGIN IMMEDIATE")  # every write of the worker now fails
-                try:
-                    gate.set()  # the job ends: its outcome waits for the store
-                    await eventually(
-                        lambda: _value(health.failures),
-                        lambda failures: health.down and failures >= 6,
-                        what="several failed calls",
-                    )
-                finally:
-                    locker.execute("ROLLBACK")
-                    locker.close()
-                assert await job.result(timeout=10) == "done"
-                await eventually(lambda: _value(health.down), lambda down: not down)
+        with caplog.at_level(logging.INFO, logger="workhorse.worker"):
+            health = await through_an_outage(app, begin=lock, end=unlock, failures=6)
     finally:
-        await app.aclose()
+        locker.close()
     assert_one_outage(caplog, "")
     assert health.outages == 1
 
