@@ -17,7 +17,6 @@ from workhorse import JobState, Workhorse
 from ._support import FAST, job_in_state, through_an_outage
 
 F = TypeVar("F", bound=Callable[..., Coroutine[Any, Any, Any]])
-T = TypeVar("T")
 
 
 def failing(times: int, call: F) -> F:
@@ -126,7 +125,3 @@ async def test_a_locked_sqlite_store_is_one_outage(
         locker.close()
     assert_one_outage(caplog, "")
     assert health.outages == 1
-
-
-async def _value(value: T) -> T:
-    return value
