@@ -36,6 +36,7 @@ from workhorse.backends.base import (
     Outcome,
     ProgressUpdate,
     QueueStats,
+    ReclaimedJob,
     ReclaimResult,
     WorkerInfo,
     WorkerRecord,
@@ -406,8 +407,16 @@ class PostgresBackend(
             {"now": now, "ttl": None if ttl is None else float(ttl)},
         )
         return ReclaimResult(
-            requeued=tuple(row["id"] for row in rows if row["state"] == JobState.QUEUED),
-            failed=tuple(row["id"] for row in rows if row["state"] == JobState.FAILED),
+            tuple(
+                ReclaimedJob(
+                    id=row["id"],
+                    state=JobState(row["state"]),
+                    queue=row["queue"],
+                    task=row["task"],
+                    tenant=row["tenant"],
+                )
+                for row in rows
+            )
         )
 
     async def job_promote_scheduled(self, *, now: datetime | None = None) -> int:

@@ -637,13 +637,14 @@ reclaimed AS (
         lease_expires_at = NULL
     FROM expired
     WHERE j.id = expired.id
-    RETURNING j.id, j.state, j.queue
+    RETURNING j.id, j.state, j.queue, j.task, j.tenant
 ),
 notified AS (
     SELECT pg_notify({channel}, queue)
     FROM (SELECT DISTINCT queue FROM reclaimed WHERE state = 'queued') AS due
 )
-SELECT id, state FROM reclaimed WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY id
+SELECT id, state, queue, task, tenant
+FROM reclaimed WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY id
 
 -- name: promote_scheduled
 WITH due AS (
