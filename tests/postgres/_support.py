@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from workhorse.backends.base import NewJob
 from workhorse.backends.postgres import PostgresBackend
@@ -105,3 +106,10 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def schema_exists(admin: psycopg.AsyncConnection[TupleRow], schema: str) -> bool:
+    """Whether ``schema`` exists (seen from ``admin``, a connection outside the store)."""
+    cur = await admin.execute("SELECT to_regnamespace(%s) IS NOT NULL", [f'"{schema}"'])
+    row = await cur.fetchone()
+    return bool(row and row[0])

@@ -504,6 +504,16 @@ class Backend(abc.ABC):
 
     # -- lifecycle -------------------------------------------------------------------
 
+    async def absent(self) -> str | None:
+        """Look for the store without creating anything, before :meth:`connect`: None
+        when it is there already, else what was not found, in a few words
+        ("'jobs.db' does not exist", "schema 'jobs' does not exist in PostgreSQL at
+        db:5432/app"). Commands that only read refuse a store that is absent rather than
+        create an empty one (a typo in a path or schema name would otherwise look like a
+        store without jobs). Raises ``BackendUnavailableError``, with the reason, when
+        the store cannot be reached at all."""
+        return None
+
     @abc.abstractmethod
     async def connect(self) -> None:
         """Open connections (idempotent). Runs migrations when the app asks for it."""

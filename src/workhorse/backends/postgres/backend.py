@@ -117,6 +117,16 @@ class PostgresBackend(
 
     # -- lifecycle -------------------------------------------------------------------
 
+    async def absent(self) -> str | None:
+        """``schema '<name>' does not exist in PostgreSQL at host:port/db`` when the
+        schema does not exist yet; looked up on a connection of its own, so that a
+        server that does not answer fails at once with its reason (see
+        :meth:`Pool.fetch_alone`)."""
+        (row,) = await self._pool.fetch_alone(self._sql["schema_present"], {"schema": self.schema})
+        if row["present"]:
+            return None
+        return f"schema {self.schema!r} does not exist in PostgreSQL at {self._config.target}"
+
     async def connect(self) -> None:
         await self._pool.open()
 

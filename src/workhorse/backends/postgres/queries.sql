@@ -37,6 +37,12 @@ CREATE TABLE IF NOT EXISTS {schema}.workhorse_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 )
 
+-- name: schema_present
+-- From the catalogs, which any role may read (even without USAGE on the schema).
+SELECT EXISTS (
+    SELECT FROM pg_catalog.pg_namespace WHERE nspname = %(schema)s
+) AS present
+
 -- name: migration_table
 -- Whether the schema has its migrations table yet (reading needs no CREATE privilege).
 SELECT to_regclass('{schema}.workhorse_migrations') IS NOT NULL AS present
