@@ -65,7 +65,8 @@ class PromoteScheduled:
 
 PRUNE_BATCH = 1000
 """Jobs deleted per statement. One batch holds SQLite's write lock for about 2 ms and
-takes some 10-50 ms on PostgreSQL, so writers of other workers wait at most that long."""
+takes some 5-10 ms on PostgreSQL (however large the backlog), so writers of other workers
+wait at most that long."""
 PRUNE_BUDGET = 0.5
 """Seconds one round may spend deleting: the leader's other chores (reclaiming expired
 leases first) are delayed by no more than this."""
