@@ -1,9 +1,11 @@
 """The app of the metrics test, run by ``workhorse worker start`` and ``workhorse serve``
 (``tests.acceptance.metrics_app:app``, store ``$WORKHORSE_URL``) and built again by the
-test process to enqueue: jobs that complete, jobs that fail once and then complete, and
-jobs that fail for good."""
+test process to enqueue: jobs that complete, jobs that fail once and then complete, jobs
+that fail for good, and jobs whose first attempt never ends (for a worker to die in)."""
 
 from __future__ import annotations
+
+import asyncio
 
 from workhorse import Backoff, Retry, Workhorse, current_job
 
@@ -29,6 +31,13 @@ def make_app(url: str | None = None) -> Workhorse:
     def broken() -> None:
         """Fails every attempt (a sync task, run in a thread)."""
         raise RuntimeError("always broken")
+
+    @app.task(name="metrics.stuck", queue="stuck")
+    async def stuck() -> str:
+        """Hangs on its first attempt (until its worker is killed), completes after."""
+        if current_job().attempt == 1:
+            await asyncio.Event().wait()
+        return "rescued"
 
     return app
 

@@ -2,7 +2,8 @@
 library (and a CLI process once), a ``workhorse worker start`` process runs the jobs
 (some complete, some fail once and complete, some fail for good), and a
 ``workhorse serve`` process without a worker reports all of it, exactly, again after a
-restart."""
+restart. The attempts of a worker killed mid-job count too: their end is counted by the
+worker whose reclaim finds them lost."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from cli._support import COMMAND, WorkerProcess, eventually
 from web._metrics import Samples, scrape, scrape_until, value
 from web._server import ServerProcess
 from workhorse import Workhorse
-from workhorse.jobs import FINAL_STATES
+from workhorse.backends.base import JobEvent
+from workhorse.jobs import FINAL_STATES, JobState
 from workhorse.web import create_api_key
 
 from .conftest import FAST, Site, SiteFactory
@@ -158,6 +160,65 @@ async def test_metrics_count_what_every_process_did(library: tuple[Site, Workhor
         found = await scrape(client)
         assert counters_match(found), found
         assert value(found, "workhorse_workers_registered") == 0
+    finally:
+        await client.aclose()
+        server.kill()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_metrics_count_the_attempts_a_killed_worker_lost(
+    library: tuple[Site, Workhorse],
+) -> None:
+    site, jobs = library
+    token = (await create_api_key(jobs, admin=True, read_only=True)).token
+    flags = (*FAST, "--queues", "stuck")
+
+    def start_worker(name: str) -> WorkerProcess:
+        worker = WorkerProcess(APP, *flags, cwd=site.tmp, env=site.env, log=site.tmp / name)
+        site.workers.append(worker)
+        return worker
+
+    doomed = start_worker("doomed.log")
+    again = await jobs.enqueue("metrics.stuck", max_attempts=2)
+    last = await jobs.enqueue("metrics.stuck", max_attempts=1)
+
+    async def both_started() -> bool:
+        # Running, and their starts written to the store (a kill loses unwritten counts).
+        running = await site.count(JobState.RUNNING) == 2
+        totals = await site.store.stats_totals()
+        starts = sum(c.count for c in totals.counts if c.event is JobEvent.STARTED)
+        return running and starts == 2
+
+    await eventually(both_started, timeout=60, what="both jobs to start\n" + site.logs())
+    doomed.kill()  # SIGKILL: the attempts never end on that worker
+    start_worker("rescuer.log")
+    server = serve(site, "server")
+    client = admin_client(server, token)
+    try:
+
+        async def ended() -> bool:
+            states = {job.id: job.state for job in await site.jobs()}
+            return states == {again.id: JobState.COMPLETED, last.id: JobState.FAILED}
+
+        await eventually(ended, timeout=60, what="the reclaim and the rerun\n" + site.logs())
+        expected = {"enqueued": 2, "started": 3, "retried": 1, "failed": 1, "completed": 1}
+
+        def lost_attempts_counted(found: Samples) -> bool:
+            return all(
+                value(found, f"workhorse_jobs_{event}_total", queue="stuck", task="metrics.stuck")
+                == expected.get(event, 0)
+                for event in EVENTS
+            )
+
+        found = await scrape_until(client, lost_attempts_counted, "the lost attempts' ends")
+        labels = {"queue": "stuck", "task": "metrics.stuck"}
+        # Only the attempt that ended on a live worker has a run time.
+        assert value(found, "workhorse_job_run_seconds_count", **labels) == 1
+        assert value(found, "workhorse_queue_jobs", queue="stuck", state="failed") == 1
+        record = await site.store.job_get(job_id=last.id)
+        assert record is not None
+        assert record.error is not None
+        assert record.error.type == "LeaseExpiredError"
     finally:
         await client.aclose()
         server.kill()

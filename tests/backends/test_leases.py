@@ -11,6 +11,7 @@ from workhorse.backends.base import (
     Lease,
     Outcome,
     ProgressUpdate,
+    ReclaimedJob,
     ReclaimResult,
 )
 from workhorse.jobs import JobError, JobState
@@ -299,7 +300,7 @@ async def test_expired_lease_of_a_cancel_requested_job_cancels_it(
     await claim_one(backend, now=now, lease_seconds=10)
     await backend.job_cancel(job_id=job_id)
     result = await backend.job_reclaim_expired(now=at(now, 20))
-    assert job_id not in result.requeued
+    assert (result.requeued, result.failed, result.cancelled) == ((), (), (job_id,))
     record = await get(backend, job_id)
     assert record.state is JobState.CANCELLED
     assert_time(record.finished_at, at(now, 20))
@@ -312,6 +313,36 @@ async def test_reclaim_handles_many_jobs(backend: Backend, now: datetime) -> Non
     result = await backend.job_reclaim_expired(now=at(now, 11))
     assert sorted(result.requeued) == ids
     assert len(await claim(backend, now=at(now, 12), limit=10)) == 6
+
+
+async def test_a_reclaim_tells_what_each_job_is_counted_under(
+    backend: Backend, now: datetime
+) -> None:
+    # What the job statistics need to count the lost attempts' ends.
+    requeued = await insert_one(backend, now=now, task="t.again", queue="mail", max_attempts=2)
+    failed = await insert_one(backend, now=now, task="t.last", tenant="acme", max_attempts=1)
+    cancelled = await insert_one(backend, now=now, task="t.stop", queue="q2", tenant="acme")
+    running = await insert_one(backend, now=now, task="t.alive")
+    await claim(backend, now=now, limit=3, lease_seconds=10)
+    await claim_one(backend, now=now, lease_seconds=1000)
+    await backend.job_cancel(job_id=cancelled)
+    result = await backend.job_reclaim_expired(now=at(now, 20))
+    assert result.jobs == (
+        ReclaimedJob(id=requeued, state=JobState.QUEUED, queue="mail", task="t.again"),
+        ReclaimedJob(
+            id=failed, state=JobState.FAILED, queue="default", task="t.last", tenant="acme"
+        ),
+        ReclaimedJob(
+            id=cancelled, state=JobState.CANCELLED, queue="q2", task="t.stop", tenant="acme"
+        ),
+    )
+    assert (result.requeued, result.failed, result.cancelled) == (
+        (requeued,),
+        (failed,),
+        (cancelled,),
+    )
+    assert running not in {job.id for job in result.jobs}
+    assert await backend.job_reclaim_expired(now=at(now, 21)) == ReclaimResult()
 
 
 # -- the fencing scenario --------------------------------------------------------------

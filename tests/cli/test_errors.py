@@ -105,7 +105,9 @@ def test_a_store_that_cannot_be_used(tmp_path: Path, url: str, message: str) -> 
 
 
 @pytest.mark.parametrize(
-    "command", [["jobs", "list"], ["queues"], ["worker", "start", APP]], ids=" ".join
+    "command",
+    [["jobs", "list"], ["queues"], ["worker", "start", APP], ["serve", APP]],
+    ids=" ".join,
 )
 def test_an_unreachable_postgres_fails_at_once_in_one_line(
     tmp_path: Path, command: list[str]

@@ -102,7 +102,9 @@ def test_read_commands_do_not_create_a_store(tmp_path: Path) -> None:
         result = workhorse(*args, cwd=tmp_path, env=env)
 
         assert result.code == 2
-        assert "no workhorse store at" in result.error_line()
+        assert f"no workhorse store: '{tmp_path / 'typo.db'}' does not exist" in (
+            result.error_line()
+        )
     assert not (tmp_path / "typo.db").exists()
 
 

@@ -1,16 +1,18 @@
 """Helpers for the PostgreSQL tests: collecting wake-ups from a running listener or the
-raw notifications of a store's channels, and polling with a deadline instead of
-sleeping."""
+raw notifications of a store's channels, polling with a deadline instead of sleeping,
+and reading the catalogs and query plans."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from workhorse.backends.base import NewJob
 from workhorse.backends.postgres import PostgresBackend
@@ -105,3 +107,19 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def schema_exists(admin: psycopg.AsyncConnection[TupleRow], schema: str) -> bool:
+    """Whether ``schema`` exists (seen from ``admin``, a connection outside the store)."""
+    cur = await admin.execute("SELECT to_regnamespace(%s) IS NOT NULL", [f'"{schema}"'])
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+def plan_scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The nodes of a JSON plan (``EXPLAIN (FORMAT JSON)``) that read the jobs table or
+    one of its indexes."""
+    if node.get("Relation Name") == "workhorse_jobs" or "Index Name" in node:
+        yield node
+    for child in node.get("Plans", []):
+        yield from plan_scans(child)

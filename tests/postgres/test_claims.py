@@ -4,7 +4,6 @@ future jobs the table holds."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +14,8 @@ from workhorse.backends.base import NewJob, Outcome
 from workhorse.backends.postgres import PostgresBackend
 from workhorse.backends.postgres.statements import Statements
 from workhorse.jobs import JobState
+
+from ._support import plan_scans
 
 
 async def test_claim_across_queues_follows_the_global_order(pg: PostgresBackend) -> None:
@@ -57,19 +58,11 @@ async def test_claims_read_few_index_entries(
         async with admin.transaction(force_rollback=True):
             row = await (await admin.execute(query, values)).fetchone()
         assert row is not None
-        scans = list(_scans(row[0][0]["Plan"]))
+        scans = list(plan_scans(row[0][0]["Plan"]))
         assert {scan.get("Index Name") for scan in scans} >= set(indexes), scans
         for scan in scans:
             assert scan["Node Type"] != "Seq Scan", scans
             assert scan["Actual Rows"] * scan["Actual Loops"] <= 10, scans
-
-
-def _scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The nodes of a JSON plan that read the jobs table or one of its indexes."""
-    if node.get("Relation Name") == "workhorse_jobs" or "Index Name" in node:
-        yield node
-    for child in node.get("Plans", []):
-        yield from _scans(child)
 
 
 async def test_many_claimers_take_every_job_once(pg: PostgresBackend) -> None:
@@ -116,7 +109,7 @@ async def test_a_claim_reads_few_rows_before_the_table_is_analyzed(pg: PostgresB
         return row[0][0]["Plan"]
 
     plan = await pg._pool.run(explain, idempotent=True)  # a connection of the store's own
-    scans = list(_scans(plan))
+    scans = list(plan_scans(plan))
     assert {scan.get("Index Name") for scan in scans} >= {"workhorse_jobs_claim_any"}, scans
     for scan in scans:
         assert scan["Actual Rows"] * scan["Actual Loops"] <= 16, scans

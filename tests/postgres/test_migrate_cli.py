@@ -15,15 +15,10 @@ from cli._support import cli_env, workhorse
 from workhorse.backends.postgres import PostgresBackend
 from workhorse.backends.postgres.statements import Statements
 
+from ._support import schema_exists
 from .test_schema import catalog
 
 pytestmark = pytest.mark.postgres
-
-
-async def _schema_exists(admin: psycopg.AsyncConnection[TupleRow], schema: str) -> bool:
-    cur = await admin.execute("SELECT to_regnamespace(%s) IS NOT NULL", [f'"{schema}"'])
-    row = await cur.fetchone()
-    return bool(row and row[0])
 
 
 async def test_print_writes_the_schema_without_touching_the_database(
@@ -34,7 +29,7 @@ async def test_print_writes_the_schema_without_touching_the_database(
     assert result.code == 0, result.stderr
     assert f'CREATE TABLE "{pg_schema}".workhorse_jobs' in result.stdout
     assert "-- 0001_initial" in result.stdout
-    assert not await _schema_exists(admin, pg_schema)
+    assert not await schema_exists(admin, pg_schema)
 
 
 async def test_print_uses_the_apps_backend_options(

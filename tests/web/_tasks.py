@@ -1,5 +1,6 @@
 """The app the web tests serve: a few tasks whose pace the tests control through files
-(a gate file releases a blocked job; a marker file makes a failing task succeed)."""
+(a gate file releases a blocked job; a marker file makes a failing task succeed), and
+one that fails its first attempt and completes the next."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from workhorse import Workhorse, current_job
+from workhorse import Backoff, Retry, Workhorse, current_job
 
 GATE_POLL = 0.02
 
@@ -40,5 +41,12 @@ def make_app(url: str) -> Workhorse:
         if not Path(marker).exists():
             raise RuntimeError(f"marker {Path(marker).name} is missing")
         return "ok"
+
+    @app.task(name="fail_once", retry=Retry(max_attempts=2, backoff=Backoff(base=0.05, jitter=0)))
+    async def fail_once() -> str:
+        """Fails its first attempt (counted as retried), completes the second."""
+        if current_job().attempt == 1:
+            raise RuntimeError("first attempts fail")
+        return "second time lucky"
 
     return app

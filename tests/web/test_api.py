@@ -1,8 +1,9 @@
 """The HTTP API through a real uvicorn server, over SQLite and PostgreSQL: every endpoint,
-keys and tenants, and the error answers (401, 403, 404, 409, 413, 422)."""
+keys and tenants, and the error answers (401, 403, 404, 409, 413, 422, 500)."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -339,6 +340,29 @@ async def test_unknown_and_out_of_range_ids(live: Live) -> None:
         for bad in ("0", "-1", "abc", str(2**64)):
             invalid = await client.request(method, path.format(bad))
             assert invalid.status_code == 422, (method, bad)
+
+
+async def test_a_corrupt_job_answers_a_typed_500_naming_the_column(live_sqlite: Live) -> None:
+    acme = live_sqlite.client(await live_sqlite.key("acme"))
+    job_id = await live_sqlite.enqueue("echo", args=[1], tenant="acme", delay=3600)
+    path = live_sqlite.app.url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA ignore_check_constraints = ON")  # as a torn write would
+        conn.execute("UPDATE workhorse_jobs SET priority = 'high' WHERE id = ?", (job_id,))
+    conn.close()
+    response = await acme.get(f"/jobs/{job_id}")
+    assert response.status_code == 500
+    error = error_of(response)
+    assert error["type"] == "corrupt_job"
+    assert f"job {job_id}" in error["message"]
+    assert "'priority'" in error["message"]
+    # Another tenant still learns nothing about it.
+    globex = live_sqlite.client(await live_sqlite.key("globex"))
+    assert (await globex.get(f"/jobs/{job_id}")).status_code == 404
+    # The listing leaves it out rather than fail.
+    listed = await acme.get("/jobs")
+    assert listed.status_code == 200
+    assert listed.json()["jobs"] == []
 
 
 # -- tenants and key kinds ---------------------------------------------------------------

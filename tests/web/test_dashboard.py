@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -94,6 +95,28 @@ async def assert_beside(table: Locator, panel: Locator) -> None:
     assert table_box["x"] + table_box["width"] <= panel_box["x"], (table_box, panel_box)
 
 
+async def assert_retried_bar(page: Page) -> None:
+    """The throughput chart shows one retried attempt: a bar of its own colour, named in
+    its tooltip and in the legend."""
+    bars = page.locator("#throughput g").filter(has=page.locator("title", has_text="1 retried"))
+    await expect(bars).to_have_count(1)
+    await expect(bars.locator("title")).to_have_text(
+        re.compile(r"^.+: \d+ completed, 1 retried, \d+ failed$")
+    )
+    retried = bars.locator("rect.bar.retried")
+    assert float(await retried.get_attribute("height") or 0) > 0
+    fill = "bar => getComputedStyle(bar).fill"
+    colours = {
+        outcome: await page.locator(f"#throughput rect.bar.{outcome}").first.evaluate(fill)
+        for outcome in ("completed", "retried", "failed")
+    }
+    assert len(set(colours.values())) == 3, colours
+    swatch = page.locator(".legend .swatch.retried")
+    await expect(swatch).to_be_visible()
+    assert await swatch.evaluate("s => getComputedStyle(s).backgroundColor") == colours["retried"]
+    await expect(page.locator(".legend")).to_contain_text("retried")
+
+
 async def test_dashboard_end_to_end(live_worker: Live, page: Page, tmp_path: Path) -> None:
     live = live_worker
     gate = tmp_path / "gate"
@@ -162,17 +185,24 @@ async def test_dashboard_end_to_end(live_worker: Live, page: Page, tmp_path: Pat
     retried = await live.app.get_job(flaky)
     assert (retried.state, retried.attempt) == (JobState.COMPLETED, 2)
 
-    # Workers, throughput, filters.
+    # Workers, throughput (a job that fails once shows a retried attempt), filters.
+    bouncing = await live.enqueue("fail_once", tenant="acme")
+    await expect(jobs.locator(f'tr[data-job-id="{bouncing}"] .badge')).to_have_text(
+        "completed", timeout=WAIT
+    )
     await expect(page.locator("#workers tbody tr")).to_have_count(1)
     await expect(page.locator("#throughput svg")).to_be_visible(timeout=WAIT)
-    await expect(page.locator("#throughput-caption")).to_contain_text("finished", timeout=WAIT)
+    await expect(page.locator("#throughput-caption")).to_contain_text(
+        "finished, 1 retried", timeout=WAIT
+    )
+    await assert_retried_bar(page)
     await page.click("#detail-close")
     await page.check('#filter-status input[value="cancelled"]')
     await page.click("#filters button[type=submit]")
     await expect(jobs.locator("tbody tr")).to_have_count(1, timeout=WAIT)
     await expect(jobs.locator(f'tr[data-job-id="{later}"]')).to_have_count(1)
     await page.click("#filter-clear")
-    await expect(jobs.locator("tbody tr")).to_have_count(4, timeout=WAIT)
+    await expect(jobs.locator("tbody tr")).to_have_count(5, timeout=WAIT)
 
     await jobs.locator(f'tr[data-job-id="{waiting}"]').click()
     await expect(detail).to_have_attribute("data-job-id", str(waiting))

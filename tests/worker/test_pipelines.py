@@ -13,7 +13,7 @@ import pytest
 from workhorse import Backoff, JobState, Retry, Workhorse, current_job
 from workhorse.tasks import Task
 
-from ._support import eventually, job_in_state
+from ._support import eventually, job_in_state, wait_event
 
 QUICK = Backoff(base=0.02, factor=1.0, max=0.02, jitter=0.0)
 
@@ -85,29 +85,38 @@ async def test_automatic_retries_resume_at_the_failed_stage(app: Workhorse) -> N
 
 
 async def test_the_record_shows_the_stage_that_runs(app: Workhorse) -> None:
-    gate = asyncio.Event()
-    entered = asyncio.Event()
+    # Each stage waits for the test to have read the record while it runs, so that the
+    # worker cannot move on before the test looks.
+    first_entered, first_gate = asyncio.Event(), asyncio.Event()
+    second_entered, second_gate = asyncio.Event(), asyncio.Event()
 
     @app.task
     async def first(n: int) -> int:
+        first_entered.set()
+        await first_gate.wait()
         return n + 1
 
     @app.task
     async def second(n: int) -> int:
-        entered.set()
-        await gate.wait()
+        second_entered.set()
+        await second_gate.wait()
         return n * 10
 
     pipe = app.pipeline("two", stages=[("start", first), ("wait", second)])
     async with app.worker():
         job = await pipe.enqueue(1)
-        queued = await job.refresh()
-        assert queued.stage == "start"
-        await asyncio.wait_for(entered.wait(), 10)
+        enqueued = await job.refresh()
+        assert enqueued.stage == "start"
+        await wait_event(first_entered)
+        starting = await job.refresh()
+        assert starting.state is JobState.RUNNING
+        assert starting.stage == "start"
+        first_gate.set()
+        await wait_event(second_entered)
         running = await eventually(job.refresh, lambda r: r.stage == "wait", what="stage wait")
         assert running.state is JobState.RUNNING
         assert running.meta["pipeline"]["carry"] == 2
-        gate.set()
+        second_gate.set()
         assert await job.result(timeout=10) == 20
 
 

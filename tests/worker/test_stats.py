@@ -11,7 +11,7 @@ from workhorse.backends.base import JobEvent, JobFilter, JobTotals
 from workhorse.jobs import JobState
 from workhorse.workflows import chain
 
-from ._support import eventually
+from ._support import eventually, job_in_state
 
 QUICK_RETRY = Retry(max_attempts=2, backoff=Backoff(base=0.01, jitter=0))
 
@@ -104,3 +104,48 @@ async def test_periodic_ticks_are_counted_as_enqueued(app: Workhorse) -> None:
         )
     ticks = await store.job_count(filter=JobFilter(task=beat.name))
     assert counted(await store.stats_totals())[(beat.name, JobEvent.ENQUEUED)] == ticks
+
+
+async def test_the_reclaim_counts_how_lost_attempts_ended(app: Workhorse) -> None:
+    @app.task(name="tests.again", retry=QUICK_RETRY)
+    async def again() -> None:
+        return None
+
+    @app.task(name="tests.last", retry=Retry(max_attempts=1))
+    async def last() -> None:
+        return None
+
+    @app.task(name="tests.stopped")
+    async def stopped() -> None:
+        return None
+
+    # Scheduled far ahead so that only the "dead worker" below claims them.
+    jobs = [await task.options(delay=3600).enqueue() for task in (again, last, stopped)]
+    store = await app.backend()
+    # A worker that died with all three: leases that expire at once, one cancel asked.
+    lost = await store.job_claim(
+        worker_id="dead",
+        queues=None,
+        limit=3,
+        lease_seconds=0.01,
+        job_ids=[job.id for job in jobs],
+    )
+    assert len(lost) == 3
+    await store.job_cancel(job_id=jobs[2].id)
+    async with app.worker():
+        await job_in_state(app, jobs[0].id, JobState.COMPLETED)
+        await job_in_state(app, jobs[1].id, JobState.FAILED)
+        await job_in_state(app, jobs[2].id, JobState.CANCELLED)
+    totals = await store.stats_totals()
+    assert counted(totals) == {
+        ("tests.again", JobEvent.ENQUEUED): 1,
+        ("tests.again", JobEvent.RETRIED): 1,  # the lost attempt; it ran again
+        ("tests.again", JobEvent.STARTED): 1,  # the dead worker's start was never counted here
+        ("tests.again", JobEvent.COMPLETED): 1,
+        ("tests.last", JobEvent.ENQUEUED): 1,
+        ("tests.last", JobEvent.FAILED): 1,
+        ("tests.stopped", JobEvent.ENQUEUED): 1,
+        ("tests.stopped", JobEvent.CANCELLED): 1,
+    }
+    # A lost attempt's run time is unknown (it started in another process).
+    assert {(r.task, r.count) for r in totals.run_times} == {("tests.again", 1)}

@@ -172,11 +172,42 @@ class ProgressUpdate:
 
 
 @dataclass(frozen=True, slots=True)
-class ReclaimResult:
-    """Jobs whose lease had expired: sent back to the queue, or failed (no attempts left)."""
+class ReclaimedJob:
+    """A job whose lease had expired, what it is counted under in the job statistics,
+    and the state the reclaim left it in: queued, failed or cancelled."""
 
-    requeued: tuple[int, ...] = ()
-    failed: tuple[int, ...] = ()
+    id: int
+    state: JobState
+    queue: str
+    task: str
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReclaimResult:
+    """Jobs whose lease had expired (in id order): sent back to the queue, failed (no
+    attempts left), or cancelled (someone had asked to cancel them)."""
+
+    jobs: tuple[ReclaimedJob, ...] = ()
+
+    def ids(self, state: JobState) -> tuple[int, ...]:
+        """The ids of the jobs the reclaim left in ``state``."""
+        return tuple(job.id for job in self.jobs if job.state == state)
+
+    @property
+    def requeued(self) -> tuple[int, ...]:
+        """Jobs sent back to the queue (their lost attempt stays counted)."""
+        return self.ids(JobState.QUEUED)
+
+    @property
+    def failed(self) -> tuple[int, ...]:
+        """Jobs failed with a ``LeaseExpiredError``: the lost attempt was their last."""
+        return self.ids(JobState.FAILED)
+
+    @property
+    def cancelled(self) -> tuple[int, ...]:
+        """Jobs cancelled: someone had asked to cancel them while they ran."""
+        return self.ids(JobState.CANCELLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,6 +504,16 @@ class Backend(abc.ABC):
 
     # -- lifecycle -------------------------------------------------------------------
 
+    async def absent(self) -> str | None:
+        """Look for the store without creating anything, before :meth:`connect`: None
+        when it is there already, else what was not found, in a few words
+        ("'jobs.db' does not exist", "schema 'jobs' does not exist in PostgreSQL at
+        db:5432/app"). Commands that only read refuse a store that is absent rather than
+        create an empty one (a typo in a path or schema name would otherwise look like a
+        store without jobs). Raises ``BackendUnavailableError``, with the reason, when
+        the store cannot be reached at all."""
+        return None
+
     @abc.abstractmethod
     async def connect(self) -> None:
         """Open connections (idempotent). Runs migrations when the app asks for it."""
@@ -618,8 +659,9 @@ class Backend(abc.ABC):
         self, *, now: datetime | None = None, ttl: float | None = None
     ) -> ReclaimResult:
         """Running jobs whose lease expired: back to queued (the attempt stays counted),
-        or failed with a ``LeaseExpired`` error when no attempts are left (``ttl`` sets
-        their ``expires_at``)."""
+        failed with a ``LeaseExpiredError`` when no attempts are left, or cancelled when
+        someone asked to cancel them (``ttl`` sets the ``expires_at`` of the last two).
+        Each comes back with its queue, task and tenant, for the job statistics."""
 
     @abc.abstractmethod
     async def job_promote_scheduled(self, *, now: datetime | None = None) -> int:

@@ -8,8 +8,7 @@ import importlib
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -99,35 +98,42 @@ def require_app(app: str | None, url: str | None, *, why: str) -> Workhorse:
     return resolve_app(app, url)
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a ``sqlite://`` URL, None for other stores."""
-    if not url.lower().startswith("sqlite:"):
-        return None
-    from workhorse.backends.sqlite.config import parse_settings
-
-    return Path(parse_settings(url, {}).path)
-
-
-def require_existing_store(app: Workhorse) -> None:
-    """Refuse to create an empty SQLite file just to look into it (a typo in a path
-    would otherwise report "no jobs" instead of the mistake)."""
-    path = sqlite_path(app.url)
-    if path is not None and not path.exists():
-        raise CliError(
-            f"no workhorse store at {str(path)!r}: nothing was enqueued there yet "
-            f"(pick the store with --url or --app, or set {URL_ENV})"
-        )
-
-
-def run(app: Workhorse, work: Callable[[Workhorse], Awaitable[T]]) -> T:
+def run(app: Workhorse, work: Callable[[Workhorse], Awaitable[T]], *, existing: bool = False) -> T:
     """Run ``work(app)`` on a fresh event loop and close the app's store afterwards; an
-    unreachable PostgreSQL store fails at once, with its reason."""
+    unreachable store fails at once, with its reason. With ``existing`` (commands that
+    look into the store, which must not create one by accident: a typo in a path or a
+    schema name would otherwise report "no jobs" instead of the mistake), a store that
+    is not there yet is an error naming what is missing, and nothing is created."""
+    return _run(app, work, _refuse_absent if existing else None)
 
+
+def run_if_present(
+    app: Workhorse, work: Callable[[Workhorse], Awaitable[T]], otherwise: Callable[[], T]
+) -> T:
+    """Like :func:`run`, but a store that is not there yet answers ``otherwise()``
+    (nothing is created)."""
+    return _run(app, work, lambda _: otherwise())
+
+
+def _run(
+    app: Workhorse,
+    work: Callable[[Workhorse], Awaitable[T]],
+    absent: Callable[[str], T] | None,
+) -> T:
     async def main() -> T:
-        await ensure_reachable(app.url)
+        absence = await ensure_reachable(app)
         try:
+            if absence is not None and absent is not None:
+                return absent(absence)
             return await work(app)
         finally:
             await app.aclose()
 
     return asyncio.run(main())
+
+
+def _refuse_absent(absence: str) -> NoReturn:
+    raise CliError(
+        f"no workhorse store: {absence}, nothing was enqueued there yet "
+        f"(pick the store with --url or --app, or set {URL_ENV})"
+    )

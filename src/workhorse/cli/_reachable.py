@@ -1,19 +1,18 @@
-"""Failing fast on a store the CLI cannot reach.
+"""Looking at the store before a command uses it.
 
 A PostgreSQL connection pool that cannot connect keeps retrying quietly until its
 timeout (10 s), then reports only that it timed out. A one-shot command would make its
-user wait for that and then hide the reason, so the CLI first opens one plain connection
-(bounded by libpq's ``connect_timeout``, 5 s unless the URL says otherwise) and turns
-its failure into one line with the server's own reason.
+user wait for that and then hide the reason, so the CLI first asks the store whether it
+is there (``Backend.absent``: one plain connection, bounded by libpq's
+``connect_timeout``, 5 s unless the URL says otherwise), which also tells a read
+command whether there is anything to read, before anything is created.
 """
 
 from __future__ import annotations
 
 import logging
 
-from workhorse.errors import BackendUnavailableError
-
-POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
+from workhorse.app import Workhorse
 
 
 def quiet_pool_logs() -> None:
@@ -22,23 +21,8 @@ def quiet_pool_logs() -> None:
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
-async def ensure_reachable(url: str) -> None:
-    """Raise :class:`BackendUnavailableError` with the reason when ``url`` is a PostgreSQL
-    store that does not accept a connection; do nothing for other stores."""
-    if url.partition("://")[0].lower() not in POSTGRES_SCHEMES:
-        return
-    try:
-        import psycopg
-
-        from workhorse.backends.postgres.config import parse_config
-        from workhorse.backends.postgres.pool import first_line
-    except ImportError:
-        return  # opening the store names the missing extra
-    config = parse_config(url, {})
-    try:
-        conn = await psycopg.AsyncConnection.connect(config.conninfo)
-    except psycopg.Error as exc:
-        raise BackendUnavailableError(
-            f"PostgreSQL at {config.target} is unavailable ({first_line(exc)})"
-        ) from None
-    await conn.close()
+async def ensure_reachable(app: Workhorse) -> str | None:
+    """Raise :class:`~workhorse.errors.BackendUnavailableError` with the reason when the
+    app's store cannot be reached; otherwise what of it is absent (see
+    ``Backend.absent``), None when it is there. Creates nothing."""
+    return await app.open_store().absent()

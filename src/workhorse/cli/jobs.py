@@ -16,7 +16,7 @@ from rich.text import Text
 from workhorse import serialization
 from workhorse.app import Workhorse
 from workhorse.backends.base import Backend, Dependency, JobFilter
-from workhorse.cli._app import AppOption, UrlOption, require_existing_store, resolve_app, run
+from workhorse.cli._app import AppOption, UrlOption, resolve_app, run
 from workhorse.cli._errors import CliError
 from workhorse.cli._output import (
     ago,
@@ -71,12 +71,6 @@ def parse_states(values: list[str] | None) -> tuple[JobState, ...] | None:
     return tuple(dict.fromkeys(states))
 
 
-def _store_app(app: str | None, url: str | None) -> Workhorse:
-    found = resolve_app(app, url)
-    require_existing_store(found)
-    return found
-
-
 @jobs_app.command("list")
 def list_jobs(
     state: StateOption = None,
@@ -96,7 +90,7 @@ def list_jobs(
 ) -> None:
     """List jobs, newest first."""
     states = parse_states(state)
-    found = _store_app(app, url)
+    found = resolve_app(app, url)
     records = run(
         found,
         lambda wh: wh.list_jobs(
@@ -107,6 +101,7 @@ def list_jobs(
             limit=limit,
             before_id=before_id,
         ),
+        existing=True,
     )
     if as_json:
         print_json(records)
@@ -171,12 +166,12 @@ def show_job(
 ) -> None:
     """Show every field of one job, with its progress, its workflow and what it waits
     for, and its error traceback."""
-    found = _store_app(app, url)
+    found = resolve_app(app, url)
 
     async def fetch(wh: Workhorse) -> tuple[JobRecord, list[Dependency]]:
         return await wh.get_job(job_id), await dependencies_of(wh, job_id)
 
-    record, dependencies = run(found, fetch)
+    record, dependencies = run(found, fetch, existing=True)
     if as_json:
         print_json(record)
         return
@@ -244,13 +239,13 @@ def _record_view(record: JobRecord, dependencies: list[Dependency]) -> Renderabl
 @jobs_app.command("cancel")
 def cancel_job(job_id: JobIdArgument, app: AppOption = None, url: UrlOption = None) -> None:
     """Cancel a job: at once if it waits, cooperatively if it runs."""
-    found = _store_app(app, url)
+    found = resolve_app(app, url)
 
     async def cancel(wh: Workhorse) -> tuple[JobState, JobRecord]:
         before = (await wh.get_job(job_id)).state
         return before, await wh.cancel(job_id)
 
-    before, record = run(found, cancel)
+    before, record = run(found, cancel, existing=True)
     if before is JobState.CANCELLED:
         note(f"job {job_id} was already cancelled")
     elif record.state is JobState.CANCELLED:
@@ -267,8 +262,8 @@ def cancel_job(job_id: JobIdArgument, app: AppOption = None, url: UrlOption = No
 @jobs_app.command("retry")
 def retry_job(job_id: JobIdArgument, app: AppOption = None, url: UrlOption = None) -> None:
     """Send a failed or cancelled job back to its queue."""
-    found = _store_app(app, url)
-    record = run(found, lambda wh: wh.retry(job_id))
+    found = resolve_app(app, url)
+    record = run(found, lambda wh: wh.retry(job_id), existing=True)
     console.print(
         f"job {job_id} is {record.state} again on queue {record.queue!r} "
         f"(attempt {record.attempt + 1} of {record.max_attempts} next)"
@@ -294,7 +289,7 @@ def purge_jobs(
             f"not {', '.join(live)}"
         )
     job_filter = JobFilter(states=states, queue=queue, task=task, tenant=tenant)
-    found = _store_app(app, url)
+    found = resolve_app(app, url)
 
     async def purge(wh: Workhorse) -> int:
         store = await wh.backend()
@@ -306,7 +301,7 @@ def purge_jobs(
             raise CliError(f"{total} finished jobs match; add --yes to delete them")
         return await _purge_with_progress(store, job_filter, total)
 
-    deleted = run(found, purge)
+    deleted = run(found, purge, existing=True)
     if deleted:
         console.print(f"deleted {deleted} jobs")
 

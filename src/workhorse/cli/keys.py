@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from workhorse.cli._app import AppOption, UrlOption, require_existing_store, resolve_app, run
+from workhorse.cli._app import AppOption, UrlOption, resolve_app, run
 from workhorse.cli._errors import CliError
 from workhorse.cli._output import ago, console, note, print_json
 
@@ -89,8 +89,7 @@ def list_keys(
     from workhorse.web.auth import list_api_keys
 
     found = resolve_app(app, url)
-    require_existing_store(found)
-    keys = run(found, lambda wh: list_api_keys(wh, include_revoked=include_revoked))
+    keys = run(found, lambda wh: list_api_keys(wh, include_revoked=include_revoked), existing=True)
     if as_json:
         print_json([_public(key) for key in keys])
         return
@@ -122,7 +121,6 @@ def revoke(
     from workhorse.web.auth import revoke_api_key
 
     found = resolve_app(app, url)
-    require_existing_store(found)
-    if not run(found, lambda wh: revoke_api_key(wh, key_id)):
+    if not run(found, lambda wh: revoke_api_key(wh, key_id), existing=True):
         raise CliError(f"no live API key with id {key_id!r}")
     note(f"key {key_id} revoked")

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workhorse.backends.base import QueueStats
-from workhorse.cli._app import AppOption, UrlOption, require_existing_store, resolve_app, run
+from workhorse.cli._app import AppOption, UrlOption, resolve_app, run
 from workhorse.cli._output import STATE_ORDER, STATE_STYLES, console, duration, note, print_json
 from workhorse.jobs import JobState
 
@@ -23,8 +23,7 @@ def queues_command(
 ) -> None:
     """Jobs per state in every queue, and how long the oldest queued job has waited."""
     found = resolve_app(app, url)
-    require_existing_store(found)
-    stats = run(found, lambda wh: wh.queue_stats(tenant=tenant))
+    stats = run(found, lambda wh: wh.queue_stats(tenant=tenant), existing=True)
     if as_json:
         print_json(stats)
         return

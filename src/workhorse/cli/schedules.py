@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from workhorse.cli._app import AppOption, UrlOption, require_app, run, sqlite_path
+from workhorse.cli._app import AppOption, UrlOption, require_app, run_if_present
 from workhorse.cli._output import ago, console, note, print_json
 from workhorse.scheduling.overview import ScheduleInfo, schedule_infos, schedule_overview
 
@@ -19,11 +19,8 @@ def schedules_command(
 ) -> None:
     """Your app's periodic jobs: trigger, next run, and the last tick enqueued."""
     found = require_app(app, url, why="listing schedules")
-    path = sqlite_path(found.url)
-    if path is not None and not path.exists():
-        infos = schedule_infos(found, {})  # no store yet: nothing was enqueued
-    else:
-        infos = run(found, schedule_overview)
+    # No store yet: nothing was enqueued, and listing schedules creates none.
+    infos = run_if_present(found, schedule_overview, lambda: schedule_infos(found, {}))
     if as_json:
         print_json(infos)
         return

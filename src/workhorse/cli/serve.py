@@ -3,6 +3,7 @@ with an in-process worker on request."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ import typer
 from workhorse.cli._app import UrlOption, load_app
 from workhorse.cli._errors import CliError
 from workhorse.cli._output import err_console
+from workhorse.cli._reachable import ensure_reachable
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -65,6 +67,9 @@ def serve_command(
     found = load_app(app)
     if url:
         found.url = url
+    # Before serving: a store that cannot be reached fails here, in one line with its
+    # reason, not as a server whose every request fails (or after the pool's retries).
+    asyncio.run(ensure_reachable(found))
     from workhorse.web import create_app, run_server
 
     api = create_app(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from workhorse.cli._app import AppOption, UrlOption, require_existing_store, resolve_app, run
+from workhorse.cli._app import AppOption, UrlOption, resolve_app, run
 from workhorse.cli._output import ago, console, note, print_json
 
 webhooks_app = typer.Typer(
@@ -50,8 +50,7 @@ def deliveries(
 ) -> None:
     """The delivery attempts of a job's webhook, oldest first."""
     found = resolve_app(app, url)
-    require_existing_store(found)
-    attempts = run(found, lambda wh: wh.webhooks.deliveries(job_id))
+    attempts = run(found, lambda wh: wh.webhooks.deliveries(job_id), existing=True)
     if as_json:
         print_json(attempts)
         return

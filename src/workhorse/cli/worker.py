@@ -14,7 +14,7 @@ from rich.text import Text
 
 from workhorse.app import Workhorse
 from workhorse.backends.base import WorkerRecord
-from workhorse.cli._app import AppOption, UrlOption, require_existing_store, resolve_app, run
+from workhorse.cli._app import AppOption, UrlOption, resolve_app, run
 from workhorse.cli._errors import FAILURE, CliError
 from workhorse.cli._output import ago, console, err_console, note, print_json
 from workhorse.cli.worker_start import start
@@ -62,8 +62,7 @@ def status(
 ) -> None:
     """Workers registered in the store, their heartbeats and the jobs they run."""
     found = resolve_app(app, url)
-    require_existing_store(found)
-    overview = run(found, _overview)
+    overview = run(found, _overview, existing=True)
     if as_json:
         now = datetime.now(UTC)
         print_json(
@@ -136,7 +135,6 @@ def stop(
             "say which workers to stop: --id ID (see 'workhorse worker status') or --all"
         )
     found = resolve_app(app, url)
-    require_existing_store(found)
 
     async def request(wh: Workhorse) -> bool:
         store = await wh.backend()
@@ -157,7 +155,7 @@ def stop(
         console.print(f"asked {asked} worker(s) to stop; they drain their running jobs first")
         return not wait or await _wait_gone(wh, targets, timeout)
 
-    if not run(found, request):
+    if not run(found, request, existing=True):
         raise CliError(f"workers still running after {timeout:g}s", exit_code=FAILURE)
 
 

@@ -211,7 +211,7 @@ def _queues(raw: str | None) -> tuple[str, ...] | None:
 async def _serve(app: Workhorse, settings: WorkerSettings, spec: str) -> None:
     from workhorse.worker import Worker
 
-    await ensure_reachable(app.url)
+    await ensure_reachable(app)
     worker = Worker(app, settings)
     # Until run() installs its own handlers, a SIGTERM/SIGINT during start-up still means
     # "stop gracefully" (the worker stops as soon as it has started) rather than death.

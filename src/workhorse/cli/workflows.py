@@ -12,7 +12,7 @@ from rich.text import Text
 
 from workhorse.app import Workhorse
 from workhorse.backends.base import Dependency, WorkflowRecord
-from workhorse.cli._app import AppOption, UrlOption, require_existing_store, resolve_app, run
+from workhorse.cli._app import AppOption, UrlOption, resolve_app, run
 from workhorse.cli._output import ago, console, print_json, state_text, timestamp
 from workhorse.jobs import JobRecord, JobState
 
@@ -26,12 +26,6 @@ WorkflowIdArgument = Annotated[int, typer.Argument(metavar="ID", help="The workf
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _store_app(app: str | None, url: str | None) -> Workhorse:
-    found = resolve_app(app, url)
-    require_existing_store(found)
-    return found
-
-
 @workflows_app.command("show")
 def show_workflow(
     workflow_id: WorkflowIdArgument,
@@ -40,7 +34,7 @@ def show_workflow(
     url: UrlOption = None,
 ) -> None:
     """Show a workflow: its state and each part with what it waits for."""
-    record = run(_store_app(app, url), lambda wh: wh.get_workflow(workflow_id))
+    record = run(resolve_app(app, url), lambda wh: wh.get_workflow(workflow_id), existing=True)
     if as_json:
         print_json(record)
         return
@@ -52,7 +46,7 @@ def cancel_workflow(
     workflow_id: WorkflowIdArgument, app: AppOption = None, url: UrlOption = None
 ) -> None:
     """Cancel every live part of a workflow (running parts stop cooperatively)."""
-    record = run(_store_app(app, url), lambda wh: wh.cancel_workflow(workflow_id))
+    record = run(resolve_app(app, url), lambda wh: wh.cancel_workflow(workflow_id), existing=True)
     running = sum(1 for part in record.parts if part.state is JobState.RUNNING)
     message = f"workflow {workflow_id} cancelled"
     if running:

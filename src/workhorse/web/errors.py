@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from workhorse.errors import (
     BackendUnavailableError,
+    CorruptJobError,
     JobNotFoundError,
     JobStateError,
     SerializationError,
@@ -103,6 +104,10 @@ _DOMAIN_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (SerializationError, 422, "invalid_arguments"),
     (JobStateError, 409, "conflict"),
     (BackendUnavailableError, 503, "unavailable"),
+    # A stored row that does not decode is the server's fault, not the request's (no
+    # 4xx), and asking again will not help (no 503): a 500, typed and naming the job
+    # and the column so that an operator knows which row to repair or purge.
+    (CorruptJobError, 500, "corrupt_job"),
 )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from workhorse.backends.base import Backend
+from workhorse.backends.base import Backend, ReclaimResult
 from workhorse.worker.store_health import StoreHealth
 
 logger = logging.getLogger("workhorse.worker")
@@ -31,29 +31,26 @@ class Chore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ReclaimExpired:
-    """Requeue (or fail, with no attempts left) jobs whose worker stopped renewing."""
+    """Requeue (or fail, with no attempts left, or cancel, when asked to) jobs whose worker
+    stopped renewing, and hand what was reclaimed to ``on_reclaimed`` (to count the lost
+    attempts' ends, wake the claim loop and whoever waits for a result)."""
 
     interval: float
     result_ttl: float | None
-    on_requeued: Callable[[], None]
-    on_failed: Callable[[Sequence[int]], None]
+    on_reclaimed: Callable[[ReclaimResult], None]
 
     async def __call__(self, store: Backend) -> None:
         result = await store.job_reclaim_expired(ttl=self.result_ttl)
-        if result.requeued:
-            logger.warning(
-                "reclaimed %d job(s) whose lease expired: %s",
-                len(result.requeued),
-                _ids(result.requeued),
-            )
-            self.on_requeued()
-        if result.failed:
-            logger.warning(
-                "failed %d job(s) whose lease expired on their last attempt: %s",
-                len(result.failed),
-                _ids(result.failed),
-            )
-            self.on_failed(result.failed)
+        if not result.jobs:
+            return
+        for ids, what in (
+            (result.requeued, "reclaimed %d job(s) whose lease expired: %s"),
+            (result.failed, "failed %d job(s) whose lease expired on their last attempt: %s"),
+            (result.cancelled, "cancelled %d job(s) whose lease expired after a cancel: %s"),
+        ):
+            if ids:
+                logger.warning(what, len(ids), _ids(ids))
+        self.on_reclaimed(result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +65,8 @@ class PromoteScheduled:
 
 PRUNE_BATCH = 1000
 """Jobs deleted per statement. One batch holds SQLite's write lock for about 2 ms and
-takes some 10-50 ms on PostgreSQL, so writers of other workers wait at most that long."""
+takes some 5-10 ms on PostgreSQL (however large the backlog), so writers of other workers
+wait at most that long."""
 PRUNE_BUDGET = 0.5
 """Seconds one round may spend deleting: the leader's other chores (reclaiming expired
 leases first) are delayed by no more than this."""

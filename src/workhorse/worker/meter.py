@@ -2,8 +2,11 @@
 is stored, how it ended (completed, retried, failed, cancelled) and how long it took,
 from its start to its outcome being stored (the write adds a few milliseconds).
 
-An attempt that ends without an outcome (its lease was lost, or it was released to the
-queue at shutdown) counts as started only: it runs again, and that attempt counts too.
+An attempt whose worker died (or lost its lease) ends without an outcome from it: the
+maintenance leader's reclaim counts that end (retried when the job runs again, failed when
+it was the last attempt, cancelled when a cancel was asked), without a run time, since
+its start was another process's. An attempt released to the queue at shutdown counts as
+started only: it runs again, and that attempt counts too.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from workhorse.backends.base import ClaimedJob, JobEvent, Lease, Outcome
+from workhorse.backends.base import ClaimedJob, JobEvent, Lease, Outcome, ReclaimedJob
 from workhorse.jobs import JobState
 from workhorse.stats.tally import JobKey, Tally
 from workhorse.worker.running import RunningJobs
@@ -22,6 +25,12 @@ _EVENTS = {
     JobState.FAILED: JobEvent.FAILED,
     JobState.CANCELLED: JobEvent.CANCELLED,
 }
+_RECLAIMED_EVENTS = {
+    JobState.QUEUED: JobEvent.RETRIED,
+    JobState.FAILED: JobEvent.FAILED,
+    JobState.CANCELLED: JobEvent.CANCELLED,
+}
+"""How an attempt ended that the reclaim found lost, by the state it left the job in."""
 
 
 class AttemptMeter:
@@ -74,6 +83,19 @@ class AttemptMeter:
             self._tally.add(event, keys)
         self._forget_silent_attempts()
         self._flush_soon()
+
+    def reclaimed(self, jobs: Sequence[ReclaimedJob]) -> None:
+        """Count the end of the attempts that the reclaim found lost (any worker's)."""
+        ended: dict[JobEvent, list[JobKey]] = {}
+        for job in jobs:
+            self._started.pop(job.id, None)  # this worker's own, whose outcome is refused
+            event = _RECLAIMED_EVENTS.get(job.state)
+            if event is not None:
+                ended.setdefault(event, []).append(JobKey(job.queue, job.task, job.tenant))
+        for event, keys in ended.items():
+            self._tally.add(event, keys)
+        if ended:
+            self._flush_soon()
 
     def _forget_silent_attempts(self) -> None:
         # Attempts that ended without an outcome leave their start behind; whatever is

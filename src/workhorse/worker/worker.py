@@ -17,7 +17,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from workhorse.backends import redact_url
-from workhorse.backends.base import Backend, ClaimedJob, Lease, Outcome, WorkerInfo
+from workhorse.backends.base import (
+    Backend,
+    ClaimedJob,
+    Lease,
+    Outcome,
+    ReclaimResult,
+    WorkerInfo,
+)
 from workhorse.errors import WorkhorseError
 from workhorse.scheduling.ticker import schedule_chores
 from workhorse.settings import WorkerSettings
@@ -269,12 +276,19 @@ class Worker:
             on_cancel=attempts.cancel_requested,
             on_stop_requested=self._stop_requested_by_store,
         )
+
+        def reclaimed(result: ReclaimResult) -> None:
+            meter.reclaimed(result.jobs)
+            if ended := result.failed + result.cancelled:
+                self.app._jobs_finished(ended)
+            if result.requeued:
+                producer.wake()
+
         chores: tuple[Chore, ...] = (
             ReclaimExpired(
                 interval=settings.reclaim_interval,
                 result_ttl=self.app.result_ttl,
-                on_requeued=producer.wake,
-                on_failed=self.app._jobs_finished,
+                on_reclaimed=reclaimed,
             ),
             PromoteScheduled(interval=settings.reclaim_interval),
             Prune(interval=settings.prune_interval, worker_silence=max(60.0, 10 * settings.lease)),

@@ -22,6 +22,7 @@ from workhorse.backends.base import (
     Outcome,
     ProgressUpdate,
     QueueStats,
+    ReclaimedJob,
     ReclaimResult,
 )
 from workhorse.backends.memory.api_keys import MemoryApiKeys
@@ -418,8 +419,7 @@ class MemoryBackend(
     ) -> ReclaimResult:
         """Requeue (or fail, or cancel when asked to) jobs whose lease expired."""
         moment = utc(now)
-        requeued: list[int] = []
-        failed: list[int] = []
+        reclaimed: list[ReclaimedJob] = []
         with self._lock:
             # A copy: ending a job may insert others (its webhook delivery).
             for job in list(self._jobs.values()):
@@ -430,23 +430,30 @@ class MemoryBackend(
                 if job.cancel_requested:
                     job.finish(JobState.CANCELLED, moment, ttl)
                     self._ended(job)
-                    continue
-                job.error = JobError(
-                    type=LeaseExpiredError.__name__,
-                    message=(
-                        f"worker {job.worker_id!r} stopped renewing its lease on attempt "
-                        f"{job.attempt} (expired {job.lease_expires_at.isoformat()})"
-                    ),
-                )
-                if job.attempt >= job.max_attempts:
-                    job.finish(JobState.FAILED, moment, ttl)
-                    self._ended(job)
-                    failed.append(job.id)
                 else:
-                    job.state = JobState.QUEUED
-                    job.drop_lease()
-                    requeued.append(job.id)
-        return ReclaimResult(requeued=tuple(requeued), failed=tuple(failed))
+                    job.error = JobError(
+                        type=LeaseExpiredError.__name__,
+                        message=(
+                            f"worker {job.worker_id!r} stopped renewing its lease on attempt "
+                            f"{job.attempt} (expired {job.lease_expires_at.isoformat()})"
+                        ),
+                    )
+                    if job.attempt >= job.max_attempts:
+                        job.finish(JobState.FAILED, moment, ttl)
+                        self._ended(job)
+                    else:
+                        job.state = JobState.QUEUED
+                        job.drop_lease()
+                reclaimed.append(
+                    ReclaimedJob(
+                        id=job.id,
+                        state=job.state,
+                        queue=job.queue,
+                        task=job.task,
+                        tenant=job.tenant,
+                    )
+                )
+        return ReclaimResult(tuple(sorted(reclaimed, key=lambda job: job.id)))
 
     async def job_promote_scheduled(self, *, now: datetime | None = None) -> int:
         """Mark due scheduled jobs queued."""

@@ -36,6 +36,7 @@ from workhorse.backends.base import (
     Outcome,
     ProgressUpdate,
     QueueStats,
+    ReclaimedJob,
     ReclaimResult,
     WorkerInfo,
     WorkerRecord,
@@ -115,6 +116,16 @@ class PostgresBackend(
         return self._pool.max_size
 
     # -- lifecycle -------------------------------------------------------------------
+
+    async def absent(self) -> str | None:
+        """``schema '<name>' does not exist in PostgreSQL at host:port/db`` when the
+        schema does not exist yet; looked up on a connection of its own, so that a
+        server that does not answer fails at once with its reason (see
+        :meth:`Pool.fetch_alone`)."""
+        (row,) = await self._pool.fetch_alone(self._sql["schema_present"], {"schema": self.schema})
+        if row["present"]:
+            return None
+        return f"schema {self.schema!r} does not exist in PostgreSQL at {self._config.target}"
 
     async def connect(self) -> None:
         await self._pool.open()
@@ -406,8 +417,16 @@ class PostgresBackend(
             {"now": now, "ttl": None if ttl is None else float(ttl)},
         )
         return ReclaimResult(
-            requeued=tuple(row["id"] for row in rows if row["state"] == JobState.QUEUED),
-            failed=tuple(row["id"] for row in rows if row["state"] == JobState.FAILED),
+            tuple(
+                ReclaimedJob(
+                    id=row["id"],
+                    state=JobState(row["state"]),
+                    queue=row["queue"],
+                    task=row["task"],
+                    tenant=row["tenant"],
+                )
+                for row in rows
+            )
         )
 
     async def job_promote_scheduled(self, *, now: datetime | None = None) -> int:

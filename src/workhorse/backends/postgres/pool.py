@@ -202,6 +202,24 @@ class Pool:
             lambda conn: AsyncConnSession(conn).fetch(query, params), idempotent=idempotent
         )
 
+    async def fetch_alone(self, query: str, params: Mapping[str, Any]) -> list[DictRow]:
+        """Run one statement on a connection of its own, outside the pool (which may be
+        closed): a server that does not answer fails at once, after libpq's
+        ``connect_timeout``, with its reason, where a pool would retry quietly until its
+        own timeout and then report only that."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self._config.conninfo, autocommit=True, context=_adapters()
+            )
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from None
+        try:
+            return await AsyncConnSession(conn).fetch(query, params)
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from None
+        finally:
+            await conn.close()
+
     async def _attempt(self, work: Work[T]) -> T:
         pool = await self._current()
         pid: int | None = None

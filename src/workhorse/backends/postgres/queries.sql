@@ -37,6 +37,12 @@ CREATE TABLE IF NOT EXISTS {schema}.workhorse_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 )
 
+-- name: schema_present
+-- From the catalogs, which any role may read (even without USAGE on the schema).
+SELECT EXISTS (
+    SELECT FROM pg_catalog.pg_namespace WHERE nspname = %(schema)s
+) AS present
+
 -- name: migration_table
 -- Whether the schema has its migrations table yet (reading needs no CREATE privilege).
 SELECT to_regclass('{schema}.workhorse_migrations') IS NOT NULL AS present
@@ -637,13 +643,14 @@ reclaimed AS (
         lease_expires_at = NULL
     FROM expired
     WHERE j.id = expired.id
-    RETURNING j.id, j.state, j.queue
+    RETURNING j.id, j.state, j.queue, j.task, j.tenant
 ),
 notified AS (
     SELECT pg_notify({channel}, queue)
     FROM (SELECT DISTINCT queue FROM reclaimed WHERE state = 'queued') AS due
 )
-SELECT id, state FROM reclaimed WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY id
+SELECT id, state, queue, task, tenant
+FROM reclaimed WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY id
 
 -- name: promote_scheduled
 WITH due AS (
@@ -666,17 +673,27 @@ notified AS (
 SELECT count(*) AS promoted FROM promoted WHERE (SELECT count(*) FROM notified) >= 0
 
 -- name: prune_jobs
+-- One batch reads about as many rows as it deletes, whatever the statistics say (none
+-- yet, or taken before the backlog expired), so that pruning a large backlog costs per
+-- batch, not per expired row. The scan carries only the index's own range condition:
+-- a second condition (the state) multiplies in a guessed selectivity, and an estimate
+-- below the LIMIT makes a scan and sort of every expired row look cheaper than walking
+-- workhorse_jobs_expires in order. Only final jobs have an expires_at; the DELETE checks
+-- the state all the same. The DELETE finds its rows by primary key (= ANY of an array):
+-- joined to the CTE, it may hash the whole table instead.
 WITH doomed AS (
     SELECT id
     FROM {schema}.workhorse_jobs
     WHERE expires_at <= coalesce(%(now)s::timestamptz, now())
-      AND state IN ('completed', 'failed', 'cancelled')
     ORDER BY expires_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ),
 deleted AS (
-    DELETE FROM {schema}.workhorse_jobs AS j USING doomed WHERE j.id = doomed.id RETURNING 1
+    DELETE FROM {schema}.workhorse_jobs
+    WHERE id = ANY (ARRAY(SELECT id FROM doomed))
+      AND state IN ('completed', 'failed', 'cancelled')
+    RETURNING 1
 )
 SELECT count(*) AS deleted FROM deleted
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -105,6 +107,12 @@ class SQLiteBackend(
         self._db = Database(self.settings)
 
     # -- lifecycle -------------------------------------------------------------------
+
+    async def absent(self) -> str | None:
+        """``'<path>' does not exist`` when the database file does not exist yet."""
+        if await asyncio.to_thread(os.path.exists, self.settings.path):
+            return None
+        return f"{self.settings.path!r} does not exist"
 
     async def connect(self) -> None:
         """Open the connection (idempotent)."""

@@ -17,6 +17,7 @@ from workhorse.backends.base import (
     Lease,
     Outcome,
     ProgressUpdate,
+    ReclaimedJob,
     ReclaimResult,
 )
 from workhorse.backends.sqlite.job_reads import get, records
@@ -220,10 +221,18 @@ def reclaim_expired(conn: sqlite3.Connection, now: float, ttl: float | None) -> 
     """Expired leases: cancel what was asked to cancel, requeue what has attempts left,
     fail the rest."""
     params = {"now": now, "expires_at": None if ttl is None else now + ttl}
-    conn.execute(QUERIES["job_reclaim_cancel"], params).fetchall()
-    requeued = conn.execute(QUERIES["job_reclaim_requeue"], params).fetchall()
-    failed = conn.execute(QUERIES["job_reclaim_fail"], params).fetchall()
-    return ReclaimResult(
-        requeued=tuple(sorted(row[0] for row in requeued)),
-        failed=tuple(sorted(row[0] for row in failed)),
-    )
+    jobs = [
+        ReclaimedJob(id=row[0], state=state, queue=row[1], task=row[2], tenant=row[3])
+        for state, query in _RECLAIMS
+        for row in conn.execute(QUERIES[query], params).fetchall()
+    ]
+    return ReclaimResult(tuple(sorted(jobs, key=lambda job: job.id)))
+
+
+_RECLAIMS = (
+    (JobState.CANCELLED, "job_reclaim_cancel"),
+    (JobState.QUEUED, "job_reclaim_requeue"),
+    (JobState.FAILED, "job_reclaim_fail"),
+)
+"""The reclaim's statements in the order they must run (each takes what the ones before
+left running), and the state each leaves its jobs in."""

@@ -241,7 +241,7 @@ SET state = 'cancelled',
     lease_token = NULL,
     lease_expires_at = NULL
 WHERE state = 'running' AND lease_expires_at < :now AND cancel_requested
-RETURNING id
+RETURNING id, queue, task, tenant
 
 -- name: job_reclaim_requeue
 UPDATE workhorse_jobs
@@ -253,7 +253,7 @@ SET state = 'queued',
     lease_token = NULL,
     lease_expires_at = NULL
 WHERE state = 'running' AND lease_expires_at < :now AND attempt < max_attempts
-RETURNING id
+RETURNING id, queue, task, tenant
 
 -- name: job_reclaim_fail
 UPDATE workhorse_jobs
@@ -267,7 +267,7 @@ SET state = 'failed',
     lease_token = NULL,
     lease_expires_at = NULL
 WHERE state = 'running' AND lease_expires_at < :now
-RETURNING id
+RETURNING id, queue, task, tenant
 
 -- name: job_promote_scheduled
 UPDATE workhorse_jobs

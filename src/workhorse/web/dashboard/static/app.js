@@ -256,6 +256,9 @@
 
   // -- throughput chart ----------------------------------------------------------
 
+  // Each bar stacks the attempts that ended in its slice, bottom up in this order.
+  const OUTCOMES = ["completed", "retried", "failed"];
+
   function drawThroughput(data) {
     if (!changed("throughput", data)) return;
     const width = 560;
@@ -263,11 +266,12 @@
     const left = 28;
     const bottom = 18;
     const buckets = data.buckets;
-    const peak = Math.max(1, ...buckets.map((b) => b.completed + b.failed));
+    const ended = (b) => OUTCOMES.reduce((sum, outcome) => sum + (b[outcome] || 0), 0);
+    const peak = Math.max(1, ...buckets.map(ended));
     const plotWidth = width - left;
     const plotHeight = height - bottom - 6;
     const step = plotWidth / Math.max(1, buckets.length);
-    const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": "Jobs finished per time slice" });
+    const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": "Attempts ended per time slice" });
     chart.append(svg("line", { class: "chart-grid", x1: left, x2: width, y1: 6, y2: 6 }));
     chart.append(svg("line", { class: "chart-grid", x1: left, x2: width, y1: 6 + plotHeight, y2: 6 + plotHeight }));
     chart.append(svg("text", { class: "chart-axis", x: left - 4, y: 14, "text-anchor": "end" }, String(peak)));
@@ -275,22 +279,24 @@
     buckets.forEach((b, i) => {
       const x = left + i * step + 1;
       const barWidth = Math.max(1, step - 2);
-      const okHeight = (b.completed / peak) * plotHeight;
-      const badHeight = (b.failed / peak) * plotHeight;
-      const base = 6 + plotHeight;
-      const label = `${new Date(b.start).toLocaleTimeString()}: ${b.completed} completed, ${b.failed} failed`;
+      const counts = OUTCOMES.map((outcome) => `${b[outcome] || 0} ${outcome}`).join(", ");
       const group = svg("g", {});
-      group.append(svg("title", {}, label));
-      group.append(svg("rect", { class: "bar completed", x, width: barWidth, y: base - okHeight, height: okHeight }));
-      group.append(svg("rect", { class: "bar failed", x, width: barWidth, y: base - okHeight - badHeight, height: badHeight }));
+      group.append(svg("title", {}, `${new Date(b.start).toLocaleTimeString()}: ${counts}`));
+      let top = 6 + plotHeight;
+      for (const outcome of OUTCOMES) {
+        const barHeight = ((b[outcome] || 0) / peak) * plotHeight;
+        top -= barHeight;
+        group.append(svg("rect", { class: `bar ${outcome}`, x, width: barWidth, y: top, height: barHeight }));
+      }
       chart.append(group);
     });
     const span = Math.round((buckets.length * data.bucket_seconds) / 60);
     chart.append(svg("text", { class: "chart-axis", x: left, y: height - 4 }, `${span} min ago`));
     chart.append(svg("text", { class: "chart-axis", x: width, y: height - 4, "text-anchor": "end" }, "now"));
     $("throughput").replaceChildren(chart);
-    const total = buckets.reduce((sum, b) => sum + b.completed + b.failed, 0);
-    $("throughput-caption").textContent = `${total} finished, ${data.bucket_seconds}s per bar`;
+    const total = (outcome) => buckets.reduce((sum, b) => sum + (b[outcome] || 0), 0);
+    const finished = total("completed") + total("failed");
+    $("throughput-caption").textContent = `${finished} finished, ${total("retried")} retried, ${data.bucket_seconds}s per bar`;
   }
 
   // -- jobs ----------------------------------------------------------------------
