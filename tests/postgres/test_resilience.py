@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import psycopg
 import pytest
@@ -100,3 +101,27 @@ async def test_calls_before_connect_say_so(pg_url: str) -> None:
     backend = PostgresBackend(pg_url)
     with pytest.raises(BackendUnavailableError, match="connect"):
         await backend.job_get(job_id=1)
+
+
+async def test_a_look_at_the_store_survives_its_connection_dying(
+    pg_url: str, admin: psycopg.AsyncConnection[TupleRow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the CLI asks before it starts a worker: a connection terminated between its
+    # opening and its query (an operator, a failover) is not an unreachable server.
+    connect = psycopg.AsyncConnection.connect
+    terminated: list[int] = []
+
+    async def connect_then_terminate(*args: Any, **kwargs: Any) -> psycopg.AsyncConnection[Any]:
+        conn = await connect(*args, **kwargs)
+        if not terminated:
+            pid = conn.info.backend_pid
+            await admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+            terminated.append(pid)
+        return conn
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", connect_then_terminate)
+    store = PostgresBackend(pg_url)
+    assert await store.absent() == (
+        f"schema {store.schema!r} does not exist in PostgreSQL at {store._config.target}"
+    )
+    assert len(terminated) == 1

@@ -206,19 +206,23 @@ class Pool:
         """Run one statement on a connection of its own, outside the pool (which may be
         closed): a server that does not answer fails at once, after libpq's
         ``connect_timeout``, with its reason, where a pool would retry quietly until its
-        own timeout and then report only that."""
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                self._config.conninfo, autocommit=True, context=_adapters()
-            )
-        except psycopg.OperationalError as exc:
-            raise self._unavailable(exc) from None
-        try:
-            return await AsyncConnSession(conn).fetch(query, params)
-        except psycopg.OperationalError as exc:
-            raise self._unavailable(exc) from None
-        finally:
-            await conn.close()
+        own timeout and then report only that. A read: a connection that dies after it
+        was made (terminated by an operator, a failover) gets one more try."""
+        for attempt in (1, 2):
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._config.conninfo, autocommit=True, context=_adapters()
+                )
+            except psycopg.OperationalError as exc:
+                raise self._unavailable(exc) from None
+            try:
+                return await AsyncConnSession(conn).fetch(query, params)
+            except psycopg.OperationalError as exc:
+                if attempt == 2 or not is_disconnect(exc):
+                    raise self._unavailable(exc) from None
+            finally:
+                await conn.close()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, work: Work[T]) -> T:
         pool = await self._current()
