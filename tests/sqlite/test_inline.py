@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from workhorse.backends.base import NewJob
+from workhorse.backends.base import JobFilter, NewJob
 from workhorse.backends.sqlite import SQLiteBackend, inline
-from workhorse.errors import BackendUnavailableError
+from workhorse.errors import BackendUnavailableError, SerializationError
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +43,28 @@ async def test_an_enqueue_commits_on_the_callers_thread(store: SQLiteBackend) ->
     record = await store.job_get(job_id=job.id)
     assert record is not None
     assert record.task == "t"
+
+
+async def test_enqueues_of_one_loop_iteration_share_one_commit(store: SQLiteBackend) -> None:
+    thread, caller = await _traces(store)
+    inserted = await asyncio.gather(*(store.job_insert_many([NewJob(task="t")]) for _ in range(50)))
+    assert (_commits(caller), _commits(thread)) == (1, 0)
+    ids = [job.id for (job,) in inserted]
+    assert len(set(ids)) == 50
+    assert await store.job_count(filter=JobFilter()) == 50
+
+
+async def test_a_failing_write_fails_alone_in_its_group(store: SQLiteBackend) -> None:
+    bad = NewJob(task="t", args="not json")
+    results = await asyncio.gather(
+        store.job_insert_many([NewJob(task="t")]),
+        store.job_insert_many([bad]),
+        store.job_insert_many([NewJob(task="t")]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], SerializationError)
+    assert [type(r) for r in (results[0], results[2])] == [list, list]
+    assert await store.job_count(filter=JobFilter()) == 2
 
 
 async def test_a_locked_database_sends_the_enqueue_to_the_thread_without_blocking_the_loop(

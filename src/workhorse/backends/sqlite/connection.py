@@ -24,7 +24,7 @@ from workhorse.backends.sqlite import transaction
 from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.backends.sqlite.failures import is_busy, translate
 from workhorse.backends.sqlite.group_commit import WriteQueue
-from workhorse.backends.sqlite.inline import GaveWay, InlineWriter
+from workhorse.backends.sqlite.inline import InlineWriter
 from workhorse.errors import BackendUnavailableError, ConfigurationError
 
 T = TypeVar("T")
@@ -47,8 +47,8 @@ class Database:
     def __init__(self, settings: SQLiteSettings) -> None:
         self.settings = settings
         self.path = settings.path
-        self._writes = WriteQueue(self)
         self._inline = InlineWriter(settings, self._checkpoint_soon)
+        self._writes = WriteQueue(self, self._inline)
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
@@ -117,16 +117,10 @@ class Database:
 
         ``durable=False`` is for worker bookkeeping that leases recover if a power loss
         takes it: alone in its transaction, it commits without an fsync. ``inline=True``
-        (a small durable write) first tries the calling thread, when no write of this
-        store is under way and the database is free at once (see ``inline``)."""
-        if inline and durable and self._writes.idle:
-            try:
-                return self._inline.write(fn)
-            except GaveWay:
-                pass
-            except sqlite3.Error as exc:
-                raise translate(exc, self.path) from exc
-        return cast(T, await self._writes.submit(fn, None, durable=durable))
+        (a small durable write) is committed on the calling thread, grouped with the
+        inline writes of the same loop iteration, when the database is free at once
+        (see ``group_commit`` and ``inline``)."""
+        return cast(T, await self._writes.submit(fn, None, durable=durable, inline=inline))
 
     async def write_if(
         self,

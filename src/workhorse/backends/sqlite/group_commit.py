@@ -10,6 +10,12 @@ commits with the store's ``synchronous`` level, a batch of worker bookkeeping al
 (claims, heartbeats, outcomes) skips the fsync. In WAL mode the next durable commit's
 fsync covers the frames before it, so all a power loss can take is the bookkeeping since
 the last durable commit, which leases already recover from: those jobs run again.
+
+Small durable writes (enqueues) may be committed on their own event loop's thread
+instead (see ``inline``), still grouped: the first one of a loop iteration schedules a
+commit at the end of that iteration, and every inline write submitted meanwhile (fifty
+tasks enqueuing at once) shares it. A single caller pays no thread hop; many pay one
+fsync. When the database is busy, the group goes to the connection thread instead.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from workhorse.backends.sqlite.failures import is_busy, translate
+from workhorse.backends.sqlite.inline import GaveWay, InlineWriter
 
 T = TypeVar("T")
 
@@ -60,41 +67,83 @@ class _Failed:
 class WriteQueue:
     """Writes waiting for the connection thread, committed together when it gets to them."""
 
-    def __init__(self, thread: Thread) -> None:
+    def __init__(self, thread: Thread, inline: InlineWriter) -> None:
         self._thread = thread
+        self._inline = inline
         self._lock = threading.Lock()
         self._pending: list[_Write] = []
         self._scheduled = False
-
-    @property
-    def idle(self) -> bool:
-        """No write waits for the connection thread (read without the lock: a hint)."""
-        return not self._scheduled
+        self._inline_pending: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
 
     async def submit(
-        self, fn: Callable[[sqlite3.Connection], T], probe: Probe | None, *, durable: bool
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        probe: Probe | None,
+        *,
+        durable: bool,
+        inline: bool = False,
     ) -> T | None:
         """``fn(conn)`` in the next group transaction; None without running it when
-        ``probe`` finds no row."""
+        ``probe`` finds no row. ``inline`` (a small durable write without a probe) asks
+        for this loop's own group, committed on its thread, unless writes already wait
+        for the connection thread."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T | None] = loop.create_future()
+        write = _Write(fn, probe, durable, future, loop)
+        if inline and durable and probe is None and not self._scheduled:
+            self._join_inline(write)
+        else:
+            self._send([write])
+        return await future
+
+    def _send(self, writes: list[_Write]) -> None:
+        """Queue ``writes`` for the connection thread's next group."""
         with self._lock:
-            self._pending.append(_Write(fn, probe, durable, future, loop))
+            self._pending.extend(writes)
             start = not self._scheduled
             self._scheduled = True
-        if start:
-            try:
-                self._thread.post(self._drain)
-            except BaseException as exc:
-                # Closed: fail every write that counted on this drain, not just ours.
-                with self._lock:
-                    stranded, self._pending = self._pending, []
-                    self._scheduled = False
-                for write in stranded:
-                    if write.future is not future:
-                        _deliver(write, _Failed(exc))
-                raise
-        return await future
+        if not start:
+            return
+        try:
+            self._thread.post(self._drain)
+        except BaseException as exc:
+            # Closed: fail every write that counted on this drain.
+            with self._lock:
+                stranded, self._pending = self._pending, []
+                self._scheduled = False
+            for write in stranded:
+                _deliver(write, _Failed(exc))
+
+    def _join_inline(self, write: _Write) -> None:
+        with self._lock:
+            group = self._inline_pending.get(write.loop)
+            if group is None:
+                self._inline_pending[write.loop] = [write]
+            else:
+                group.append(write)
+        if group is None:  # first of this iteration: commit once the others joined
+            write.loop.call_soon(self._drain_inline, write.loop)
+
+    def _drain_inline(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On ``loop``'s thread: commit its inline group there, or hand it to the
+        connection thread when the database (or that thread) is busy."""
+        with self._lock:
+            group = [w for w in self._inline_pending.pop(loop, ()) if not w.future.cancelled()]
+        if not group:
+            return
+        if self._scheduled:  # keep the order of writes already waiting for the thread
+            self._send(group)
+            return
+        outcomes: list[Any]
+        try:
+            outcomes = self._inline.write(lambda conn: _apply_all(conn, group))
+        except GaveWay:
+            self._send(group)
+            return
+        except BaseException as exc:
+            outcomes = [_Failed(translate(exc, self._thread.path))] * len(group)
+        for write, outcome in zip(group, outcomes, strict=True):
+            _settle(write.future, outcome)
 
     def _drain(self) -> None:
         """Connection thread: commit everything pending now, in one transaction."""
