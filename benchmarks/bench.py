@@ -1,13 +1,17 @@
 """workhorse's own benchmark: enqueue rates, drain rate, pickup latency, idle CPU.
 
-    python benchmarks/bench.py [--backend sqlite|postgres|all] [--jobs 20000] [--profile]
+    python benchmarks/bench.py [--backend sqlite|sqlite-normal|postgres|all] [--jobs 20000]
+                               [--profile]
 
-Each figure is taken on a fresh store (a temporary SQLite file, or a throwaway schema in
-the local PostgreSQL ``test`` database, dropped afterwards). Drains and latency use real
-worker processes (``python -m workhorse worker start bench:app``); completion is counted
-in the store. Prints a table per backend and writes ``benchmarks/results/workhorse.md``.
-With ``--profile``, py-spy samples the one-process drain and the top hot spots are
-written next to it (``workhorse-profile-<backend>.txt``).
+``sqlite`` is the default store (``synchronous=FULL``: an fsync per commit); ``sqlite-normal``
+is the same file with ``?synchronous=normal`` (WAL keeps it consistent on a crash, the last
+commits may be lost on a power cut). Each figure is taken on a fresh store (a temporary
+SQLite file, or a throwaway schema in the local PostgreSQL ``test`` database, dropped
+afterwards). Drains and latency use real worker processes (``python -m workhorse worker
+start bench:app``); completion is counted in the store. Prints a table per backend and
+writes ``benchmarks/results/workhorse.md``. With ``--profile``, py-spy samples the
+one-process drain and the top hot spots are written next to it
+(``workhorse-profile-<backend>.txt``).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ TARGETS: dict[str, dict[str, tuple[str, float]]] = {
         "latency_p50": ("<=", 0.005),
         "idle_cpu": ("<", 2.0),
     },
+    "sqlite-normal": {},
     "postgres": {
         "enqueue_bulk": (">=", 50_000),
         "drain_1": (">=", 10_000),
@@ -89,11 +94,17 @@ app = build_app()
 @contextlib.asynccontextmanager
 async def fresh_store(backend: str) -> AsyncIterator[tuple[str, Workhorse]]:
     """A new, empty store and an app on it; removed afterwards."""
-    if backend == "sqlite":
+    if backend.startswith("sqlite"):
         directory = Path(tempfile.mkdtemp(prefix="workhorse-bench-"))
-        url = f"sqlite:///{directory / 'bench.db'}" + (
-            f"?{SQLITE_OPTIONS}" if SQLITE_OPTIONS else ""
+        options = "&".join(
+            option
+            for option in (
+                "synchronous=normal" if backend == "sqlite-normal" else "",
+                SQLITE_OPTIONS,
+            )
+            if option
         )
+        url = f"sqlite:///{directory / 'bench.db'}" + (f"?{options}" if options else "")
         cleanup: Callable[[], None] = lambda: shutil.rmtree(directory, ignore_errors=True)  # noqa: E731
     else:
         schema = f"bench_{secrets.token_hex(4)}"
@@ -466,7 +477,7 @@ def write_markdown(reports: list[Report], args: argparse.Namespace, loads: tuple
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    backends = ["sqlite", "postgres"] if args.backend == "all" else [args.backend]
+    backends = ["sqlite", "sqlite-normal", "postgres"] if args.backend == "all" else [args.backend]
     RESULTS_DIR.mkdir(exist_ok=True)
     before = load()
     reports = []
@@ -490,7 +501,9 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     global SQLITE_OPTIONS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
+    parser.add_argument(
+        "--backend", choices=["sqlite", "sqlite-normal", "postgres", "all"], default="all"
+    )
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--samples", type=int, default=LATENCY_SAMPLES)
     parser.add_argument("--profile", action="store_true", help="py-spy the one-process drain")
