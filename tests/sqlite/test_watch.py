@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from workhorse.backends.base import NewJob
 from workhorse.backends.sqlite import SQLiteBackend
+from workhorse.backends.sqlite.watch import _FOLLOW_UP, _follow_up
 from workhorse.errors import BackendUnavailableError
 
 from ._support import run_child
@@ -128,3 +130,50 @@ def test_file_watch_sees_another_connections_commit_and_can_be_interrupted(
     finally:
         files.close()
         conn.close()
+
+
+class Follow:
+    """A ``pause`` for ``_follow_up`` that records its waits and, at chosen waits, says
+    the files were written and (optionally) commits from another connection."""
+
+    def __init__(self, path: Path, written_at: set[int], commit_at: int | None) -> None:
+        self.writer = sqlite3.connect(path, isolation_level=None)
+        self.writer.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+        self.waits: list[float | None] = []
+        self.written_at = written_at
+        self.commit_at = commit_at
+
+    def __call__(self, timeout: float | None) -> bool:
+        call = len(self.waits)
+        self.waits.append(timeout)
+        if call == self.commit_at:
+            self.writer.execute("INSERT INTO t VALUES (1)")
+        return call in self.written_at or call == self.commit_at
+
+
+def _reader(path: Path) -> tuple[sqlite3.Cursor, int]:
+    cursor = sqlite3.connect(path, isolation_level=None).cursor()
+    (version,) = cursor.execute("PRAGMA data_version").fetchone()
+    return cursor, version
+
+
+def test_a_write_during_a_long_follow_up_wait_starts_the_short_waits_again(
+    tmp_path: Path,
+) -> None:
+    # A write event that was no commit (a checkpoint, the first frames of a commit not yet
+    # published) sent the watcher into its growing waits; the next write must not sit out
+    # the long ones.
+    path = tmp_path / "watch.db"
+    pause = Follow(path, written_at={4}, commit_at=6)
+    cursor, seen = _reader(path)
+    version = _follow_up(cursor, seen, pause)
+    assert version != seen
+    assert pause.waits == [*_FOLLOW_UP[:5], _FOLLOW_UP[0], _FOLLOW_UP[1]]
+
+
+def test_write_events_without_a_commit_end_the_follow_up(tmp_path: Path) -> None:
+    path = tmp_path / "watch.db"
+    pause = Follow(path, written_at=set(range(10_000)), commit_at=None)
+    cursor, seen = _reader(path)
+    assert _follow_up(cursor, seen, pause) == seen
+    assert len(pause.waits) < 100

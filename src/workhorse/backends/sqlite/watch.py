@@ -75,14 +75,19 @@ def _poll(
             configure(conn, settings)
             if files is None:
 
-                def pause() -> bool:
+                def pause(timeout: float | None = None) -> bool:
                     # time.sleep costs less CPU per tick than Event.wait.
-                    time.sleep(settings.watch_interval)
+                    time.sleep(settings.watch_interval if timeout is None else timeout)
                     return False
             else:
 
-                def pause() -> bool:
-                    return files.wait(SAFETY_CHECK)
+                def pause(timeout: float | None = None) -> bool:
+                    if timeout is None:
+                        return files.wait(SAFETY_CHECK)
+                    if timeout < _POLL_RESOLUTION:
+                        time.sleep(timeout)
+                        return False
+                    return files.wait(timeout)
 
             _watch(conn, pause, loop, wake, stop)
         finally:
@@ -95,7 +100,7 @@ def _poll(
 
 def _watch(
     conn: sqlite3.Connection,
-    pause: Callable[[], bool],
+    pause: Callable[[float | None], bool],
     loop: asyncio.AbstractEventLoop,
     wake: Callable[[str | None], None],
     stop: threading.Event,
@@ -105,23 +110,43 @@ def _watch(
     # Whatever was committed before this baseline went unseen: wake once for it.
     loop.call_soon_threadsafe(wake, None)
     while True:
-        written = pause()
+        written = pause(None)
         if stop.is_set():
             return
         version = _checked_version(cursor)
-        # A commit writes its WAL frames (the event) a moment before it publishes them in
-        # the WAL index: when the event came first, look again briefly.
-        for delay in _FOLLOW_UP if written else ():
-            if version != seen:
-                break
-            time.sleep(delay)
-            version = _checked_version(cursor)
+        if written and version == seen:
+            version = _follow_up(cursor, seen, pause)
         if version != seen or version is None:
             seen = version if version is not None else seen
             loop.call_soon_threadsafe(wake, None)
 
 
+def _follow_up(
+    cursor: sqlite3.Cursor, seen: int | None, pause: Callable[[float | None], bool]
+) -> int | None:
+    """The data version once it moves past ``seen``, looking again at growing intervals.
+
+    A commit writes its WAL frames (the event) a moment before it publishes them in the
+    WAL index, after its fsync: when the event came first, the version moves shortly.
+    The waits end early on the next write, and the intervals start over then: an event
+    that was no commit of another connection (a checkpoint) must not make a commit that
+    follows it wait out the long intervals."""
+    version = seen
+    step = restarts = 0
+    while version == seen and step < len(_FOLLOW_UP):
+        written = pause(_FOLLOW_UP[step])
+        if written and restarts < _MAX_RESTARTS:
+            step, restarts = 0, restarts + 1
+        else:
+            step += 1
+        version = _checked_version(cursor)
+    return version
+
+
 _FOLLOW_UP = (0.0002, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032)
+_POLL_RESOLUTION = 0.001
+"""Waits shorter than this sleep instead (the file watch counts whole milliseconds)."""
+_MAX_RESTARTS = 32
 
 
 def _checked_version(cursor: sqlite3.Cursor) -> int | None:
