@@ -166,7 +166,7 @@ def test_a_write_during_a_long_follow_up_wait_starts_the_short_waits_again(
     path = tmp_path / "watch.db"
     pause = Follow(path, written_at={4}, commit_at=6)
     cursor, seen = _reader(path)
-    version = _follow_up(cursor, seen, pause)
+    version = _follow_up(cursor, seen, pause, threading.Event())
     assert version != seen
     assert pause.waits == [*_FOLLOW_UP[:5], _FOLLOW_UP[0], _FOLLOW_UP[1]]
 
@@ -175,5 +175,5 @@ def test_write_events_without_a_commit_end_the_follow_up(tmp_path: Path) -> None
     path = tmp_path / "watch.db"
     pause = Follow(path, written_at=set(range(10_000)), commit_at=None)
     cursor, seen = _reader(path)
-    assert _follow_up(cursor, seen, pause) == seen
+    assert _follow_up(cursor, seen, pause, threading.Event()) == seen
     assert len(pause.waits) < 100

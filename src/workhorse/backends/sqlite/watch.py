@@ -115,14 +115,19 @@ def _watch(
             return
         version = _checked_version(cursor)
         if written and version == seen:
-            version = _follow_up(cursor, seen, pause)
+            version = _follow_up(cursor, seen, pause, stop)
+            if stop.is_set():  # its wait may have taken the interrupt
+                return
         if version != seen or version is None:
             seen = version if version is not None else seen
             loop.call_soon_threadsafe(wake, None)
 
 
 def _follow_up(
-    cursor: sqlite3.Cursor, seen: int | None, pause: Callable[[float | None], bool]
+    cursor: sqlite3.Cursor,
+    seen: int | None,
+    pause: Callable[[float | None], bool],
+    stop: threading.Event,
 ) -> int | None:
     """The data version once it moves past ``seen``, looking again at growing intervals.
 
@@ -133,7 +138,7 @@ def _follow_up(
     follows it wait out the long intervals."""
     version = seen
     step = restarts = 0
-    while version == seen and step < len(_FOLLOW_UP):
+    while version == seen and step < len(_FOLLOW_UP) and not stop.is_set():
         written = pause(_FOLLOW_UP[step])
         if written and restarts < _MAX_RESTARTS:
             step, restarts = 0, restarts + 1
