@@ -265,7 +265,7 @@ async def test_rapid_clicks_do_not_multiply_the_polling(live_sqlite: Live, page:
     )
     await expect(page.locator("#job-detail")).to_have_attribute("data-job-id", str(ids[1]))
     after = await _polls_during(polls, RATE_WINDOW)
-    assert 1 <= after <= most, (
+    assert most >= after >= 1, (
         f"{after} polls in {RATE_WINDOW}s after 60 clicks ({baseline} before)"
     )
 

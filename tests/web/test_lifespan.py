@@ -3,7 +3,6 @@ the enqueue dependency, and the router mounted under a prefix."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from starlette.requests import Request
 
+from worker._support import eventually
 from workhorse import Workhorse
 from workhorse.jobs import JobState
 from workhorse.web import (
@@ -127,10 +127,7 @@ async def test_shutdown_releases_what_the_grace_did_not_finish(
         assert record is not None
         return record.state
 
-    deadline = time.monotonic() + 30
-    while await state() is not JobState.RUNNING:
-        assert time.monotonic() < deadline, "the job never started"
-        await asyncio.sleep(0.02)
+    await eventually(state, lambda state: state is JobState.RUNNING, timeout=30, what="a start")
     started = time.monotonic()
     user_app.server.stop()
     assert time.monotonic() - started < 10

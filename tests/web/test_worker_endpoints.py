@@ -4,8 +4,12 @@ separate processes: tests/acceptance/test_metrics_processes.py.)"""
 
 from __future__ import annotations
 
-import asyncio
 import time
+from typing import Any
+
+import httpx
+
+from worker._support import eventually
 
 from ._metrics import Samples, samples, scrape_until, value
 from .conftest import Live
@@ -16,6 +20,15 @@ async def wait_final(live: Live, job_ids: list[int], timeout: float = 30) -> Non
     for job_id in job_ids:
         left = max(0.1, deadline - time.monotonic())
         await live.app.job(job_id).wait(timeout=left)
+
+
+async def running(client: httpx.AsyncClient, job_id: int) -> None:
+    """Wait until the API shows job ``job_id`` running."""
+
+    async def state() -> str:
+        return str((await client.get(f"/jobs/{job_id}")).json()["state"])
+
+    await eventually(state, lambda state: state == "running", timeout=30, what="the job to run")
 
 
 async def test_readyz_checks_the_in_process_worker(live_worker: Live) -> None:
@@ -46,13 +59,15 @@ async def test_jobs_posted_to_the_api_run_and_show_in_throughput(live_worker: Li
     assert "Traceback" in failed["error"]["traceback"]
 
     # Outcomes reach the statistics about a second after they are stored.
-    deadline = time.monotonic() + 30
-    while True:
-        found = (await client.get("/throughput", params={"minutes": 5})).json()
-        if sum(b["completed"] + b["failed"] for b in found["buckets"]) >= 4:
-            break
-        assert time.monotonic() < deadline, f"the outcomes never showed: {found}"
-        await asyncio.sleep(0.05)
+    async def throughput() -> Any:
+        return (await client.get("/throughput", params={"minutes": 5})).json()
+
+    found = await eventually(
+        throughput,
+        lambda found: sum(b["completed"] + b["failed"] for b in found["buckets"]) >= 4,
+        timeout=30,
+        what="the outcomes in the throughput",
+    )
     assert found["bucket_seconds"] == 60
     assert len(found["buckets"]) == 5
     assert sum(b["completed"] for b in found["buckets"]) == 3
@@ -75,10 +90,7 @@ async def test_metrics_count_jobs_per_queue_state_and_task(live_worker: Live) ->
     await wait_final(live_worker, made)
     gate = live_worker.tmp / "never-opened"  # the only slot stays taken until the cancel
     gated = (await client.post("/jobs", json={"task": "gated", "args": [str(gate)]})).json()
-    deadline = time.monotonic() + 30
-    while (await client.get(f"/jobs/{gated['id']}")).json()["state"] != "running":
-        assert time.monotonic() < deadline, "the gated job never started"
-        await asyncio.sleep(0.02)
+    await running(client, gated["id"])
     assert (await client.delete(f"/jobs/{gated['id']}")).status_code == 200
     await wait_final(live_worker, [gated["id"]])
     admin = live_worker.client(await live_worker.key(admin=True, read_only=True))
@@ -127,14 +139,15 @@ async def test_metrics_count_jobs_per_queue_state_and_task(live_worker: Live) ->
 async def test_oldest_job_age_grows_while_nothing_claims(live_sqlite: Live) -> None:
     admin = live_sqlite.client(await live_sqlite.key(admin=True))
     await admin.post("/jobs", json={"task": "echo", "queue": "stuck"})
-    deadline = time.monotonic() + 10
-    while True:
-        found = samples((await admin.get("/metrics")).text)
-        age = found[("workhorse_queue_oldest_job_age_seconds", (("queue", "stuck"),))]
-        if age > 0:
-            break
-        assert time.monotonic() < deadline, "the oldest job's age never grew"
-        await asyncio.sleep(0.05)
+
+    async def metrics() -> Samples:
+        return samples((await admin.get("/metrics")).text)
+
+    found = await eventually(
+        metrics,
+        lambda found: found[("workhorse_queue_oldest_job_age_seconds", (("queue", "stuck"),))] > 0,
+        what="the oldest job's age to grow",
+    )
     assert found[("workhorse_queue_jobs", (("queue", "stuck"), ("state", "queued")))] == 1
     assert found[("workhorse_workers_live", ())] == 0
 
@@ -143,10 +156,7 @@ async def test_delete_asks_a_running_job_to_stop(live_worker: Live) -> None:
     client = live_worker.client(await live_worker.key("acme"))
     gate = live_worker.tmp / "never-opened"
     job_id = (await client.post("/jobs", json={"task": "gated", "args": [str(gate)]})).json()["id"]
-    deadline = time.monotonic() + 30
-    while (await client.get(f"/jobs/{job_id}")).json()["state"] != "running":
-        assert time.monotonic() < deadline, "the job never started"
-        await asyncio.sleep(0.02)
+    await running(client, job_id)
     response = await client.delete(f"/jobs/{job_id}")
     assert response.status_code == 200
     assert response.json()["state"] == "running"
