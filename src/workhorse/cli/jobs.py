@@ -117,17 +117,18 @@ def list_jobs(
 def _jobs_table(records: list[JobRecord]) -> Table:
     show_tenant = any(record.tenant for record in records)
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", justify="right")
+    # On a narrow terminal the note gives way first, so the columns before it stay whole.
+    table.add_column("ID", justify="right", no_wrap=True)
     table.add_column("TASK", overflow="fold")
-    table.add_column("QUEUE")
-    table.add_column("STATE")
-    table.add_column("TRY", justify="right")
-    table.add_column("PRI", justify="right")
-    table.add_column("PROG", justify="right")
+    table.add_column("QUEUE", no_wrap=True)
+    table.add_column("STATE", no_wrap=True)
+    table.add_column("TRY", justify="right", no_wrap=True)
+    table.add_column("PRI", justify="right", no_wrap=True)
+    table.add_column("PROG", justify="right", no_wrap=True)
     if show_tenant:
-        table.add_column("TENANT")
-    table.add_column("CREATED")
-    table.add_column("NOTE", overflow="ellipsis", no_wrap=True, max_width=48)
+        table.add_column("TENANT", no_wrap=True)
+    table.add_column("CREATED", no_wrap=True)
+    table.add_column("NOTE", overflow="ellipsis", max_width=48, min_width=8)
     for record in records:
         row: list[RenderableType] = [
             str(record.id),
@@ -140,7 +141,9 @@ def _jobs_table(records: list[JobRecord]) -> Table:
         ]
         if show_tenant:
             row.append(record.tenant or "-")
-        row += [ago(record.created_at), _note(record)]
+        note = _note(record)
+        note.no_wrap, note.overflow = True, "ellipsis"  # one line, cut to what is left
+        row += [ago(record.created_at), note]
         table.add_row(*row)
     return table
 
