@@ -25,12 +25,9 @@ _EVENTS = {
     JobState.FAILED: JobEvent.FAILED,
     JobState.CANCELLED: JobEvent.CANCELLED,
 }
-_RECLAIMED_EVENTS = {
-    JobState.QUEUED: JobEvent.RETRIED,
-    JobState.FAILED: JobEvent.FAILED,
-    JobState.CANCELLED: JobEvent.CANCELLED,
-}
-"""How an attempt ended that the reclaim found lost, by the state it left the job in."""
+_RECLAIMED_EVENTS = {**_EVENTS, JobState.QUEUED: JobEvent.RETRIED}
+"""How an attempt ended that the reclaim found lost, by the state it left the job in (a
+reclaim requeues a job that has attempts left, where an outcome schedules its retry)."""
 
 
 class AttemptMeter:
