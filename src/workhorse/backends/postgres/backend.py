@@ -47,7 +47,12 @@ from workhorse.backends.postgres.inserting import insert_jobs
 from workhorse.backends.postgres.limits import PostgresLimits
 from workhorse.backends.postgres.listener import Listener
 from workhorse.backends.postgres.pool import Connection, Pool, first_line
-from workhorse.backends.postgres.records import claimed_job, job_record, worker_record
+from workhorse.backends.postgres.records import (
+    claimed_job,
+    job_record,
+    outcomes_json,
+    worker_record,
+)
 from workhorse.backends.postgres.recovery import (
     claim_recovery,
     lease_end_recovery,
@@ -285,25 +290,10 @@ class PostgresBackend(
         for o in outcomes:
             if o.state not in _OUTCOME_STATES:
                 raise ValueError(f"an attempt cannot end {o.state}")
-        errors = [o.error for o in outcomes]
         ids = [o.job_id for o in outcomes]
         tokens = [o.lease_token for o in outcomes]
         complete = statement(
-            self._sql["complete_jobs"],
-            {
-                "now": now,
-                "ids": ids,
-                "tokens": tokens,
-                "states": [str(o.state) for o in outcomes],
-                "results": [o.result for o in outcomes],
-                "error_types": [e.type if e else None for e in errors],
-                "error_messages": [e.message if e else None for e in errors],
-                "error_tracebacks": [e.traceback if e else None for e in errors],
-                "retry_delays": [float(o.retry_delay) for o in outcomes],
-                "ttls": [None if o.ttl is None else float(o.ttl) for o in outcomes],
-                "progresses": [o.progress for o in outcomes],
-                "progress_messages": [o.progress_message for o in outcomes],
-            },
+            self._sql["complete_jobs"], {"now": now, "outcomes": outcomes_json(outcomes)}
         )
         rows = await self._pool.run(
             complete, recover=lease_end_recovery(self._sql, ids, tokens, complete)

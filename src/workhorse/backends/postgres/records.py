@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from workhorse.backends._records import CorruptColumn
 from workhorse.backends._records import claimed_job as checked_claim
 from workhorse.backends._records import job_record as checked_record
-from workhorse.backends.base import ClaimedJob, WorkerRecord
+from workhorse.backends.base import ClaimedJob, Outcome, WorkerRecord
 from workhorse.jobs import JobRecord
 
 
@@ -51,3 +52,38 @@ def worker_record(row: Mapping[str, Any]) -> WorkerRecord:
         stop_requested=row["stop_requested"],
         meta=row["meta"],
     )
+
+
+def outcomes_json(outcomes: Sequence[Outcome]) -> str:
+    """The outcomes as the JSON array ``complete_jobs`` reads with ``json_to_recordset``:
+    one object each, without the keys whose value is null. ``ValueError`` for what
+    PostgreSQL could not keep: a NaN or infinite number, a NUL character in text."""
+    encoded = []
+    for o in outcomes:
+        item: dict[str, Any] = {
+            "id": o.job_id,
+            "token": o.lease_token,
+            "state": str(o.state),
+            "retry_delay": float(o.retry_delay),
+        }
+        if o.result is not None:
+            item["result"] = o.result
+        if o.error is not None:
+            item["error_type"] = o.error.type
+            item["error_message"] = o.error.message
+            item["error_traceback"] = o.error.traceback
+        if o.ttl is not None:
+            item["ttl"] = float(o.ttl)
+        if o.progress is not None:
+            item["progress"] = o.progress
+        if o.progress_message is not None:
+            item["progress_message"] = o.progress_message
+        encoded.append(item)
+    text = json.dumps(encoded, allow_nan=False, separators=(",", ":"))
+    if "\\u0000" in text and any(_has_nul(item) for item in encoded):
+        raise ValueError("PostgreSQL text cannot contain NUL (0x00) characters")
+    return text
+
+
+def _has_nul(item: Mapping[str, Any]) -> bool:
+    return any(isinstance(value, str) and "\x00" in value for value in item.values())
