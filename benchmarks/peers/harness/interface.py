@@ -17,6 +17,10 @@ sleeps 50 ms then records; ``stamp(sent)`` records its pickup latency."""
 
 PEERS_DIR = Path(__file__).resolve().parent.parent
 
+IO_CONCURRENCY = 50
+"""Jobs in flight for I/O-light work: the second drain, the pickup latency and the sleep
+workload run every system at this concurrency."""
+
 
 @dataclass(frozen=True)
 class Context:
@@ -47,7 +51,8 @@ class System(abc.ABC):
     venv: str = "main"
     """Which harness virtualenv runs it (see ``harness/venvs.py``)."""
     drain_concurrency: int = 16
-    """Jobs in flight in the one worker process during the no-op drain."""
+    """Jobs in flight in the one worker process during the first no-op drain (the
+    second one runs at :data:`IO_CONCURRENCY`)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.interface import IO_CONCURRENCY
+
 FIGURES = [
     ("enqueue_single", "single enqueue /s", True),
     ("enqueue_bulk", "bulk enqueue /s", True),
-    ("drain", "drain /s", True),
+    ("drain", "drain /s (settings column)", True),
+    ("drain_io", f"drain /s (concurrency {IO_CONCURRENCY})", True),
     ("latency_p50", "pickup p50 ms", False),
     ("latency_p99", "pickup p99 ms", False),
     ("sleep_seconds", "sleep workload s", False),
@@ -116,9 +119,7 @@ def write(data: dict[str, Any], md_path: Path, png_path: Path) -> None:
     ]
     for row in rows:
         notes = [row.get("bulk_note", "")]
-        notes += [row[k] for k in ("drain_note", "drain_bulk_note", "latency_note") if k in row]
-        if "drain_bulk" in row:
-            notes.append(f"drain of bulk-enqueued jobs {fmt('drain', row['drain_bulk'])}/s")
+        notes += [row[k] for k in ("drain_note", "drain_io_note", "latency_note") if k in row]
         if "error" in row:
             notes.append("**FAILED**: " + row["error"].splitlines()[0][:160].replace("|", "/"))
         cells = [fmt(key, row.get(key)) for key, _, _ in FIGURES]
@@ -140,8 +141,9 @@ def write(data: dict[str, Any], md_path: Path, png_path: Path) -> None:
         )
     lines += [
         "",
-        "Sleep workload settings (concurrency 50): "
-        + "; ".join(f"{label(r)}: {r['sleep_settings']}" for r in rows if "sleep_settings" in r)
+        f"Settings at concurrency {IO_CONCURRENCY} (the second drain, of jobs enqueued with "
+        "the bulk call where there is one; the pickup latency; the sleep workload): "
+        + "; ".join(f"{label(r)}: {r['io_settings']}" for r in rows if "io_settings" in r)
         + ".",
         "",
         "## Ratio: workhorse / peer",
@@ -165,19 +167,21 @@ def write(data: dict[str, Any], md_path: Path, png_path: Path) -> None:
 
 
 def chart(rows: list[dict[str, Any]], machine: dict[str, str], path: Path) -> None:
-    """Four bar panels: drain, single enqueue, bulk enqueue, pickup p50."""
+    """Six bar panels: both drains, single and bulk enqueue, pickup p50, sleep workload."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = [
-        ("drain", "drain, jobs/s (higher is better)", 1.0),
+        ("drain", "drain at the settings column, jobs/s (higher is better)", 1.0),
+        ("drain_io", f"drain at concurrency {IO_CONCURRENCY}, jobs/s (higher is better)", 1.0),
         ("enqueue_single", "single enqueue, jobs/s (higher is better)", 1.0),
         ("enqueue_bulk", "bulk enqueue, jobs/s (higher is better)", 1.0),
         ("latency_p50", "pickup latency p50, ms (lower is better, log)", 1000.0),
+        ("sleep_seconds", "sleep workload, s (lower is better; ideal 2.00)", 1.0),
     ]
-    fig, axes = plt.subplots(2, 2, figsize=(15, 10))
+    fig, axes = plt.subplots(3, 2, figsize=(15, 15))
     for ax, (key, title, scale) in zip(axes.flat, panels, strict=True):
         shown = [r for r in rows if r.get(key)]
         names = [label(r) for r in shown]
@@ -189,7 +193,7 @@ def chart(rows: list[dict[str, Any]], machine: dict[str, str], path: Path) -> No
         if key.startswith("latency"):
             ax.set_xscale("log")
         for y, v in enumerate(values):
-            ax.text(v, y, f" {v:,.0f}" if v >= 10 else f" {v:.1f}", va="center", fontsize=8)
+            ax.text(v, y, " " + _bar_label(key, v), va="center", fontsize=8)
     fig.suptitle(
         f"workhorse (red) and Python peers - {machine.get('cpu')}, {machine.get('date')}, "
         f"load at start {machine.get('load_before')}"
@@ -197,3 +201,9 @@ def chart(rows: list[dict[str, Any]], machine: dict[str, str], path: Path) -> No
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def _bar_label(key: str, value: float) -> str:
+    if key == "sleep_seconds":
+        return f"{value:.2f}"
+    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"

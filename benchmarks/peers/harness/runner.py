@@ -5,10 +5,11 @@ Started by ``run.py`` with the Python of the virtualenv the system needs::
     python -m harness.runner huey_sqlite --out result.json
 
 Phases, each bounded in time: enqueue N no-op jobs one call at a time; drain them with
-one worker process; enqueue N more with the bulk call (where there is one) and drain
-them; pickup latency of jobs enqueued one at a time to the now idle worker; then 2,000
-jobs that each sleep 50 ms, at concurrency 50. Completion is always the count of effects
-the tasks recorded (see ``effects.py``), never a return code.
+one worker process at the system's drain concurrency (16 for most); enqueue N more with
+the bulk call (one call at a time where there is none) and drain them with one worker
+process at concurrency 50; pickup latency of jobs enqueued one at a time to that now idle
+worker; then 2,000 jobs that each sleep 50 ms, at concurrency 50. Completion is always
+the count of effects the tasks recorded (see ``effects.py``), never a return code.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 
 from harness import pg
 from harness.effects import EffectsReader
-from harness.interface import NAP, NOOP, STAMP, Context, System, bench_env
+from harness.interface import IO_CONCURRENCY, NAP, NOOP, STAMP, Context, System, bench_env
 from harness.tasks import NAP_SECONDS
 
 DRAIN_TIMEOUT = 400.0
@@ -168,16 +169,17 @@ class Runner:
         await system.setup()
 
         await self.enqueue_single(args.jobs)
-        worker = await self.drain("drain", args.jobs, system.drain_concurrency)
+        await self.drain("drain", args.jobs, system.drain_concurrency)
         self.stop_workers()
         if system.has_bulk:
             await self.enqueue_bulk(args.jobs)
-            worker = await self.drain("drain_bulk", args.jobs, system.drain_concurrency)
         else:
-            worker = self.start_worker(system.drain_concurrency)
+            for _ in range(args.jobs):
+                await system.enqueue_one(NOOP)
+        worker = await self.drain("drain_io", args.jobs, IO_CONCURRENCY)
         await self.latency(worker, args.samples)
         self.stop_workers()
-        await self.sleep_workload(args.sleep_jobs, args.sleep_concurrency)
+        await self.sleep_workload(args.sleep_jobs, IO_CONCURRENCY)
         self.stop_workers()
         self.result["load_after"] = os.getloadavg()[0]
 
@@ -225,7 +227,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             backend=system.backend,
             version=metadata.version(system.package),
             settings=system.settings(system.drain_concurrency),
-            sleep_settings=system.settings(args.sleep_concurrency),
+            io_settings=system.settings(IO_CONCURRENCY),
             bulk_note=system.bulk_note if system.has_bulk else "no bulk call",
         )
         runner = Runner(system, args)
@@ -257,7 +259,6 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--sleep-jobs", type=int, default=2_000)
-    parser.add_argument("--sleep-concurrency", type=int, default=50)
     parser.add_argument("--postgres", action="store_true", help="create a database for it")
     parser.add_argument(
         "--pid-file", type=Path, required=True, help="worker pids, for run.py to kill on timeout"
