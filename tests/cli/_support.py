@@ -3,15 +3,14 @@ worker processes, with the test apps of ``tests/acceptance/apps.py`` importable.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from _polling import eventually as eventually
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "tests.acceptance.apps:app"
@@ -104,14 +103,3 @@ class WorkerProcess:
             self.proc.kill()
             self.proc.wait(10)
         self._out.close()
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float, what: str, every: float = 0.05
-) -> None:
-    """Poll ``check`` until it is true; fail after ``timeout`` seconds saying ``what``."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(every)

@@ -7,20 +7,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
 
+from _polling import DEADLINE as DEADLINE
+from _polling import eventually as eventually
 from workhorse.backends.base import NewJob
 from workhorse.backends.postgres import PostgresBackend
 from workhorse.backends.postgres.config import parse_config
 from workhorse.backends.postgres.listener import Listener
 from workhorse.backends.postgres.statements import Statements
 
-DEADLINE = 10.0
 """Seconds a test waits for something that should happen within milliseconds."""
 
 
@@ -98,15 +99,6 @@ async def sentinel(backend: PostgresBackend, wakes: Wakes) -> list[str | None]:
     notifications arrive in commit order, these are all that earlier commits sent."""
     await backend.job_insert_many([NewJob(task="sentinel", queue="sentinel")])
     return (await wakes.until("sentinel"))[:-1]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``check`` until it holds, or fail after the deadline."""
-    deadline = time.monotonic() + DEADLINE
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def schema_exists(admin: psycopg.AsyncConnection[TupleRow], schema: str) -> bool:

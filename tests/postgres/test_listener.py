@@ -184,7 +184,7 @@ async def test_one_warning_however_long_the_outage(
         async def failed_reconnects() -> bool:
             return sum("reconnect failed" in r.getMessage() for r in caplog.records) >= 3
 
-        await eventually(failed_reconnects, "three failed reconnects")
+        await eventually(failed_reconnects, what="three failed reconnects")
         assert not listener.connected.is_set()
         await proxy.start()
         assert await wakes.next() is None
@@ -215,13 +215,13 @@ async def test_watch_listens_until_cancelled_then_lets_go(
     async def no_listener() -> bool:
         return await listeners() == 0
 
-    await eventually(one_listener, "the LISTEN connection")
+    await eventually(one_listener, what="the LISTEN connection")
     await pg.job_insert_many([NewJob(task="t", queue="watched")])
     assert await asyncio.wait_for(woken.get(), 10) == "watched"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await eventually(no_listener, "the LISTEN connection to close")
+    await eventually(no_listener, what="the LISTEN connection to close")
 
 
 async def test_a_quiet_listener_checks_its_connection(
@@ -240,6 +240,6 @@ async def test_a_quiet_listener_checks_its_connection(
         return bool(row and row[0])
 
     async with listening(listener) as wakes:
-        await eventually(pinged, "a ping on the quiet LISTEN connection")
+        await eventually(pinged, what="a ping on the quiet LISTEN connection")
         await pg.job_insert_many([NewJob(task="t", queue="still")])
         assert await wakes.until("still") == ["still"]

@@ -101,6 +101,6 @@ async def test_a_role_that_may_not_migrate_is_told_what_to_do_and_leaks_nothing(
         async def closed() -> bool:
             return await _sessions(admin, app_role) == 0
 
-        await eventually(closed, "the failed store's connections to close")
+        await eventually(closed, what="the failed store's connections to close")
     finally:
         await app.aclose()

@@ -68,7 +68,7 @@ async def _until_waiting(
     async def waiting() -> bool:
         return await _lock_waits(admin, app_name) == count
 
-    await eventually(waiting, what)
+    await eventually(waiting, what=what)
 
 
 @pytest.mark.parametrize("locks_first", ["insert", "end"])

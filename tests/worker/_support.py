@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from _polling import DEADLINE as DEADLINE
+from _polling import eventually as eventually
 from workhorse import JobRecord, JobState, WorkerSettings, Workhorse
 from workhorse.worker.store_health import StoreHealth
 
@@ -24,28 +25,6 @@ FAST = WorkerSettings(
     leader_ttl=2.0,
 )
 """Short leases and intervals so that the suite stays fast."""
-
-DEADLINE = 10.0
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]],
-    accept: Callable[[T], bool],
-    *,
-    timeout: float = DEADLINE,
-    what: str = "condition",
-) -> T:
-    """Call ``probe`` until ``accept`` holds for its value; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while True:
-        value = await probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s; last value: {value!r}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
 
 
 async def job_in_state(

@@ -1,0 +1,36 @@
+"""Waiting for a condition in tests: a poll with a deadline, never a bare sleep."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+DEADLINE = 10.0
+"""Seconds a condition may take, unless the caller says otherwise."""
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool] = bool,
+    *,
+    timeout: float = DEADLINE,
+    what: str = "condition",
+    every: float = 0.05,
+) -> T:
+    """Call ``probe`` until ``accept`` holds for its value (by default: until the value is
+    true) and return that value; fail after ``timeout`` seconds, saying ``what`` and the
+    last value. The first polls come quickly, then every ``every`` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = min(0.005, every)
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, every)
