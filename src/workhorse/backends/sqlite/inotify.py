@@ -16,12 +16,15 @@ import errno
 import os
 import select
 import struct
+import time
 from pathlib import Path
 
 _IN_MODIFY = 0x00000002
 _IN_MOVED_TO = 0x00000080
 _IN_CREATE = 0x00000100
 _IN_Q_OVERFLOW = 0x00004000
+_POLL_RESOLUTION = 0.001
+"""poll(2) counts whole milliseconds."""
 _EVENT_HEADER = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of name
 
 
@@ -40,7 +43,11 @@ class FileWatch:
 
     def wait(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds; True if the database's files were written
-        (or events overflowed: then it cannot tell, and says yes)."""
+        (or events overflowed: then it cannot tell, and says yes). A wait shorter than
+        a millisecond, which ``poll(2)`` cannot time, sleeps and then looks at once."""
+        if 0 < timeout < _POLL_RESOLUTION:
+            time.sleep(timeout)
+            timeout = 0
         ready = self._poll.poll(max(0, int(timeout * 1000)))
         written = False
         for fd, _ in ready:

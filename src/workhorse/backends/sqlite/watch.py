@@ -82,12 +82,7 @@ def _poll(
             else:
 
                 def pause(timeout: float | None = None) -> bool:
-                    if timeout is None:
-                        return files.wait(SAFETY_CHECK)
-                    if timeout < _POLL_RESOLUTION:
-                        time.sleep(timeout)
-                        return False
-                    return files.wait(timeout)
+                    return files.wait(SAFETY_CHECK if timeout is None else timeout)
 
             _watch(conn, pause, loop, wake, stop)
         finally:
@@ -152,8 +147,6 @@ _FOLLOW_UP = (
     *(0.0001, 0.0001, 0.0001, 0.0002, 0.0002),  # a commit's fsync: a few hundred µs
     *(0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032),
 )
-_POLL_RESOLUTION = 0.001
-"""Waits shorter than this sleep instead (the file watch counts whole milliseconds)."""
 _MAX_RESTARTS = 32
 
 
