@@ -3,13 +3,13 @@ free port, recording every request; it can be told to fail its first requests.""
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from _polling import eventually
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +62,18 @@ class Receiver:
 
     async def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
         """The requests, once ``count`` arrived (fails the test after ``timeout``)."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        async def arrived() -> list[Received]:
             with self.arrived:
-                if len(self.requests) >= count:
-                    return list(self.requests)
-                arrived = len(self.requests)
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{arrived} of {count} webhook requests arrived")
-            await asyncio.sleep(0.01)
+                return list(self.requests)
+
+        return await eventually(
+            arrived,
+            lambda requests: len(requests) >= count,
+            timeout=timeout,
+            what=f"{count} webhook requests",
+            every=0.01,
+        )
 
     def start(self) -> None:
         self._thread.start()

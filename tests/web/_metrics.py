@@ -3,12 +3,12 @@ until the figures are in (job counts reach the store about once a second)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from _polling import eventually
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -39,10 +39,4 @@ async def scrape_until(
     client: httpx.AsyncClient, done: Callable[[Samples], bool], what: str, timeout: float = 30
 ) -> Samples:
     """Scrape until ``done`` says the figures are in; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await scrape(client)
-        if done(found):
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: {found}"
-        await asyncio.sleep(0.05)
+    return await eventually(lambda: scrape(client), done, timeout=timeout, what=what)
