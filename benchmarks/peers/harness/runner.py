@@ -113,10 +113,14 @@ class Runner:
 
     # -- phases -------------------------------------------------------------------------
 
-    async def enqueue_single(self, n: int) -> None:
-        start = time.perf_counter()
+    async def enqueue_each(self, n: int) -> None:
+        """Enqueue ``n`` no-ops with one client call each."""
         for _ in range(n):
             await self.system.enqueue_one(NOOP)
+
+    async def enqueue_single(self, n: int) -> None:
+        start = time.perf_counter()
+        await self.enqueue_each(n)
         self.result["enqueue_single"] = n / (time.perf_counter() - start)
 
     async def enqueue_bulk(self, n: int) -> None:
@@ -174,8 +178,7 @@ class Runner:
         if system.has_bulk:
             await self.enqueue_bulk(args.jobs)
         else:
-            for _ in range(args.jobs):
-                await system.enqueue_one(NOOP)
+            await self.enqueue_each(args.jobs)
         worker = await self.drain("drain_io", args.jobs, IO_CONCURRENCY)
         await self.latency(worker, args.samples)
         self.stop_workers()
