@@ -119,7 +119,7 @@ async def test_inline_connections_leave_checkpoints_to_the_thread(
     monkeypatch.setattr(inline, "CHECKPOINT_EVERY", 3)
     for _ in range(3):
         await store.job_insert_many([NewJob(task="t")])
-    checkpoint = "PRAGMA wal_checkpoint(PASSIVE)"
+    checkpoint = "PRAGMA wal_checkpoint(FULL)"
     deadline = time.monotonic() + 10
     while checkpoint not in thread:
         assert time.monotonic() < deadline, thread
@@ -128,6 +128,20 @@ async def test_inline_connections_leave_checkpoints_to_the_thread(
     assert (
         int(store._db._inline._connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
     )
+
+
+async def test_enqueues_without_a_pause_keep_the_wal_from_growing(
+    store: SQLiteBackend, db_path: Path
+) -> None:
+    # A checkpoint that writers outrun never lets the WAL start over: the file would
+    # grow by every commit (about four pages an enqueue) for as long as they keep coming.
+    rounds = 8
+    for _ in range(rounds * inline.CHECKPOINT_EVERY):
+        await store.job_insert_many([NewJob(task="t")])
+    page_size = store._db._inline._connection().execute("PRAGMA page_size").fetchone()[0]
+    frames = (Path(f"{db_path}-wal").stat().st_size - 32) // (page_size + 24)
+    assert frames < 2 * inline.CHECKPOINT_EVERY * 8, frames
+    assert await store.job_count(filter=JobFilter()) == rounds * inline.CHECKPOINT_EVERY
 
 
 async def test_a_closed_store_refuses_and_a_reopened_one_writes_inline_again(

@@ -39,6 +39,9 @@ _WARN_EVERY = 10.0
 CACHE_KIB = 65536
 """Page cache per connection; SQLite allocates it as pages are read."""
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
+CHECKPOINT_WAIT = 0.05
+"""Seconds a checkpoint for the inline writers waits for writers and readers to finish;
+writers queue behind it meanwhile."""
 
 
 class Database:
@@ -134,15 +137,24 @@ class Database:
         no write lock (and no fsync). None when the probe found nothing."""
         return await self._writes.submit(fn, (probe, params), durable=durable)
 
-    def _checkpoint_soon(self) -> None:
-        # Inline connections never checkpoint: the connection thread does, without
-        # waiting for readers or writers (PASSIVE).
+    def _checkpoint_soon(self, done: Callable[[], None]) -> None:
+        # Inline connections never checkpoint: the connection thread does, while they
+        # give way to it (``done`` lets them write again). FULL holds this process's
+        # other writers and those of other processes off while it copies, so that the
+        # next writer starts the WAL over; it waits CHECKPOINT_WAIT at most for them
+        # and for readers, then copies what it can without blocking (and is not
+        # retried: the next one comes CHECKPOINT_EVERY commits later).
         def checkpoint() -> None:
-            with contextlib.suppress(sqlite3.Error, BackendUnavailableError):
-                self.read_now(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+            try:
+                with contextlib.suppress(sqlite3.Error, BackendUnavailableError):
+                    _checkpoint_full(self._connection())
+            finally:
+                done()
 
-        with contextlib.suppress(BackendUnavailableError):
+        try:
             self.post(checkpoint)
+        except BackendUnavailableError:
+            done()
 
     # -- on the connection's thread ----------------------------------------------------
 
@@ -276,6 +288,15 @@ def configure(conn: sqlite3.Connection, settings: SQLiteSettings) -> None:
     conn.execute("PRAGMA temp_store = MEMORY")
     # After one huge transaction, give the disk back instead of keeping a huge WAL file.
     conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
+
+
+def _checkpoint_full(conn: sqlite3.Connection) -> None:
+    (previous,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute(f"PRAGMA busy_timeout = {round(CHECKPOINT_WAIT * 1000)}")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {previous}")
 
 
 def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -15,7 +15,9 @@ merely preempted on a busy machine does not count as a slow disk.
 
 These connections never checkpoint on their own (a checkpoint copies pages and fsyncs
 the database file, far too long for an event loop): every ``CHECKPOINT_EVERY`` commits
-they ask the connection thread for a passive checkpoint, which waits for nobody.
+they ask the connection thread for one, and give way to that thread until it is done.
+A checkpoint that writers keep outrunning never lets the WAL start over: the file would
+grow by every commit, and every fsync would have to write its new size too.
 """
 
 from __future__ import annotations
@@ -53,9 +55,13 @@ class GaveWay(Exception):
 class InlineWriter:
     """One connection per calling thread, opened on first use, closed with the store."""
 
-    def __init__(self, settings: SQLiteSettings, checkpoint: Callable[[], None]) -> None:
+    def __init__(
+        self, settings: SQLiteSettings, checkpoint: Callable[[Callable[[], None]], None]
+    ) -> None:
         self._settings = settings
         self._checkpoint = checkpoint
+        """Asks the connection thread for a checkpoint; calls its argument once done."""
+        self._checkpointing = False
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -66,8 +72,9 @@ class InlineWriter:
 
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn(conn)`` in a transaction committed on this thread; ``GaveWay`` if another
-        connection holds the write lock or inline writes are cooling down."""
-        if self._closed or time.monotonic() < self._resume_at:
+        connection holds the write lock, a checkpoint is under way or inline writes are
+        cooling down."""
+        if self._closed or self._checkpointing or time.monotonic() < self._resume_at:
             raise GaveWay
         conn = self._connection()
         started = time.perf_counter()
@@ -84,8 +91,12 @@ class InlineWriter:
             self._average = 0.0  # after the cool-down, measure afresh
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0:
-            self._checkpoint()
+            self._checkpointing = True
+            self._checkpoint(self._checkpoint_done)
         return result
+
+    def _checkpoint_done(self) -> None:
+        self._checkpointing = False
 
     def close(self) -> None:
         """Close every inline connection (each thread opens a new one if used again
@@ -101,6 +112,7 @@ class InlineWriter:
         """Allow inline writes again after :meth:`close`."""
         with self._lock:
             self._closed = False
+            self._checkpointing = False
             self._local = threading.local()
 
     def _connection(self) -> sqlite3.Connection:
