@@ -50,9 +50,8 @@ def insert(conn: sqlite3.Connection, batch: InsertBatch) -> list[InsertedJob]:
             while stop < end and batch[stop][0][_UNIQUE_KEY] is None:
                 stop += 1
             run = batch[start:stop]
-            _insert_run(conn, [entry[0] for entry in run])
             # The write lock is held, so this run's ids are consecutive, ending here.
-            (last,) = conn.execute(QUERIES["last_insert_id"]).fetchone()
+            last = _insert_run(conn, [entry[0] for entry in run])
             first = last - len(run) + 1
             inserted.extend(
                 InsertedJob(id=first + offset, state=entry[1], created=True)
@@ -68,7 +67,12 @@ def insert(conn: sqlite3.Connection, batch: InsertBatch) -> list[InsertedJob]:
     return inserted
 
 
-def _insert_run(conn: sqlite3.Connection, rows: list[InsertParams]) -> None:
+def _insert_run(conn: sqlite3.Connection, rows: list[InsertParams]) -> int:
+    """Insert ``rows``; the id of the last one."""
+    if len(rows) == 1:  # the usual enqueue: one statement, which knows its row's id
+        last_id = conn.execute(QUERIES["job_insert"], rows[0]).lastrowid
+        assert last_id is not None
+        return last_id
     # Multi-row VALUES statements take about half the time of one statement per row.
     whole = len(rows) - len(rows) % INSERT_CHUNK
     if whole:
@@ -77,6 +81,8 @@ def _insert_run(conn: sqlite3.Connection, rows: list[InsertParams]) -> None:
             conn.execute(sql, tuple(chain.from_iterable(rows[start : start + INSERT_CHUNK])))
     if whole < len(rows):
         conn.executemany(QUERIES["job_insert"], rows[whole:])
+    (last_id,) = conn.execute(QUERIES["last_insert_id"]).fetchone()
+    return int(last_id)
 
 
 def claim(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
