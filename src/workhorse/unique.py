@@ -105,6 +105,9 @@ class UniqueFields:
     on_duplicate: OnDuplicate = "return"
 
 
+_NOT_UNIQUE = UniqueFields()
+
+
 def unique_fields(
     task_name: str,
     rule: Unique | None,
@@ -115,7 +118,7 @@ def unique_fields(
     """The key, states and duplicate behaviour of a call: ``explicit_key`` (an enqueue
     option) wins over the rule's key; the rule's period window applies to either."""
     if rule is None:
-        return UniqueFields(key=explicit_key)
+        return _NOT_UNIQUE if explicit_key is None else UniqueFields(key=explicit_key)
     key = explicit_key if explicit_key is not None else rule.key_for(task_name, args, kwargs)
     return UniqueFields(
         key=rule.windowed(key),

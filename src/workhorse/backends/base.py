@@ -45,9 +45,13 @@ class Capabilities:
     """Several processes may share the store (False for ``memory://``)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewJob:
-    """A job to insert. ``args``/``kwargs`` are already JSON text (validated by the caller)."""
+    """A job to insert. ``args``/``kwargs`` are already JSON text (validated by the caller).
+
+    Treat it as read-only (``dataclasses.replace`` for a changed copy). It is not frozen
+    because one is built per enqueued job, and a frozen dataclass of this many fields
+    takes four times as long to build: a tenth of a bulk enqueue's time."""
 
     task: str
     args: str = "[]"
@@ -134,7 +138,7 @@ class HeartbeatReply:
     """Jobs still held that someone asked to cancel."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     """How an attempt ended. ``state`` is one of:
 
@@ -144,7 +148,8 @@ class Outcome:
     - CANCELLED (optionally with ``error``).
 
     Final outcomes set ``expires_at`` to finish time plus ``ttl`` seconds (None keeps the
-    job forever).
+    job forever). Read-only, like ``NewJob`` and not frozen for the same reason: one is
+    built per attempt.
     """
 
     job_id: int
