@@ -128,6 +128,11 @@ async def test_inline_connections_leave_checkpoints_to_the_thread(
     assert (
         int(store._db._inline._connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
     )
+    # Once the checkpoint is done, enqueues commit on the caller's thread again.
+    await store._db.read(lambda conn: None)  # queued behind the whole checkpoint
+    thread.clear()
+    await store.job_insert_many([NewJob(task="t")])
+    assert (_commits(caller), _commits(thread)) == (1, 0)
 
 
 async def test_enqueues_without_a_pause_keep_the_wal_from_growing(
