@@ -21,6 +21,7 @@ import importlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -187,6 +188,25 @@ class Runner:
         self.result["load_after"] = os.getloadavg()[0]
 
 
+_REPO_PREFIX = f"{Path(__file__).resolve().parents[3]}{os.sep}"
+_FILE = re.compile(r'File "([^"]+)"')
+
+
+def portable(text: str) -> str:
+    """A traceback without this machine's paths, for the committed results: repository
+    files relative to it, installed ones from their site-packages folder, the rest by
+    file name."""
+
+    def short(match: re.Match[str]) -> str:
+        path = match[1]
+        if path.startswith(_REPO_PREFIX):
+            return f'File "{path[len(_REPO_PREFIX) :]}"'
+        _, found, inside = path.partition("site-packages/")
+        return f'File "{inside if found else os.path.basename(path)}"'
+
+    return _FILE.sub(short, text)
+
+
 def percentile(sorted_values: list[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     rank = max(0, min(len(sorted_values) - 1, round(pct / 100 * len(sorted_values)) - 1))
@@ -242,7 +262,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 await system.teardown()
     except Exception as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
-        out["traceback"] = traceback.format_exc()[-3000:]
+        out["traceback"] = portable(traceback.format_exc())[-3000:]
     finally:
         if runner is not None:
             out.update(runner.result)
