@@ -34,3 +34,15 @@ async def eventually(
             raise AssertionError(f"{what} not reached within {timeout}s; last value: {value!r}")
         await asyncio.sleep(delay)
         delay = min(delay * 2, every)
+
+
+def wait_until(
+    check: Callable[[], bool], *, timeout: float, what: str, every: float = 0.02
+) -> None:
+    """:func:`eventually` for threads that cannot await: poll ``check`` until it is true;
+    fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ._server import wait_until
+from _polling import wait_until
 
 APP_MODULE = """
 from workhorse import Workhorse

@@ -12,11 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
+from _polling import wait_until
 from workhorse.backends import open_backend
 from workhorse.backends.base import JobFilter, NewJob, WorkerRecord
 from workhorse.jobs import JobRecord, JobState
 
-from ._server import ServerProcess, wait_until
+from ._server import ServerProcess
 
 pytestmark = pytest.mark.slow
 
