@@ -45,6 +45,42 @@ async def test_an_enqueue_commits_on_the_callers_thread(store: SQLiteBackend) ->
     assert record.task == "t"
 
 
+async def test_a_lone_enqueue_commits_before_the_loop_runs_anything_else(
+    store: SQLiteBackend,
+) -> None:
+    """Nothing else is ready to run: no write could join it, so it does not wait for one.
+    It has committed by the time the coroutine first hands the loop its turn."""
+    thread, caller = await _traces(store)
+    loop = asyncio.get_running_loop()
+    assert not loop._ready  # type: ignore[attr-defined]  # nothing else ready to run
+    enqueue = store.job_insert_many([NewJob(task="t")])
+    enqueue.send(None)  # runs until its first suspension
+    assert (_commits(caller), _commits(thread)) == (1, 0)
+    with pytest.raises(StopIteration) as finished:
+        enqueue.send(None)
+    (job,) = finished.value.value
+    assert await store.job_get(job_id=job.id) is not None
+
+
+async def test_a_loop_of_lone_enqueues_lets_the_loop_run_its_timers(
+    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inline, "CHECKPOINT_EVERY", 1_000_000)  # no checkpoint to wait for
+    fired = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.001, fired.set)
+    enqueued = 0
+    while not fired.is_set() and enqueued < 1000:  # 1,000 enqueues take far over 1 ms
+        await store.job_insert_many([NewJob(task="t")])
+        enqueued += 1
+    assert fired.is_set(), "the timer never ran while enqueues went on"
+
+
+async def test_a_lone_enqueue_that_fails_raises_and_stores_nothing(store: SQLiteBackend) -> None:
+    with pytest.raises(SerializationError):
+        await store.job_insert_many([NewJob(task="t", args="not json")])
+    assert await store.job_count(filter=JobFilter()) == 0
+
+
 async def test_enqueues_of_one_loop_iteration_share_one_commit(store: SQLiteBackend) -> None:
     thread, caller = await _traces(store)
     inserted = await asyncio.gather(*(store.job_insert_many([NewJob(task="t")]) for _ in range(50)))

@@ -14,8 +14,10 @@ the last durable commit, which leases already recover from: those jobs run again
 Small durable writes (enqueues) may be committed on their own event loop's thread
 instead (see ``inline``), still grouped: the first one of a loop iteration schedules a
 commit at the end of that iteration, and every inline write submitted meanwhile (fifty
-tasks enqueuing at once) shares it. A single caller pays no thread hop; many pay one
-fsync. When the database is busy, the group goes to the connection thread instead.
+tasks enqueuing at once) shares it. A write submitted when nothing else waits to run in
+its loop iteration has nobody to share with: it commits at once, then yields to the loop.
+A single caller pays no thread hop and no wait for a group; many pay one fsync. When the
+database is busy, the group goes to the connection thread instead.
 """
 
 from __future__ import annotations
@@ -88,9 +90,24 @@ class WriteQueue:
         for this loop's own group, committed on its thread, unless writes already wait
         for the connection thread."""
         loop = asyncio.get_running_loop()
+        inline = inline and durable and probe is None and not self._scheduled
+        # Nothing else about to run in this loop iteration: no write can join this one,
+        # so commit it now rather than at the end of the iteration. Then give the loop
+        # its turn, as any write does: a loop of enqueues must not starve its timers
+        # and sockets (a worker's heartbeats, a server's requests).
+        if inline and loop not in self._inline_pending and _nothing_else_ready(loop):
+            try:
+                result = self._inline.write(fn)
+            except GaveWay:
+                inline = False
+            except BaseException as exc:
+                raise translate(exc, self._thread.path)  # noqa: B904 (translate sets the cause)
+            else:
+                await asyncio.sleep(0)
+                return result
         future: asyncio.Future[T | None] = loop.create_future()
         write = _Write(fn, probe, durable, future, loop)
-        if inline and durable and probe is None and not self._scheduled:
+        if inline:
             self._join_inline(write)
         else:
             self._send([write])
@@ -176,6 +193,15 @@ class WriteQueue:
             outcomes = [_Failed(translate(exc, self._thread.path))] * len(due)
         for write, outcome in zip(due, outcomes, strict=True):
             _deliver(write, outcome)
+
+
+def _nothing_else_ready(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether no other callback is waiting to run in this iteration of ``loop``.
+
+    asyncio's loops keep those in ``_ready``, which no public API shows; a loop without
+    it (uvloop) counts as busy, so its writes are always grouped."""
+    ready = getattr(loop, "_ready", None)
+    return ready is not None and not ready
 
 
 def _probe(probe: Probe) -> Callable[[sqlite3.Connection], bool]:
