@@ -33,7 +33,7 @@ pytestmark = pytest.mark.postgres
 JOBS = 6_000
 WORKERS = 3
 CONCURRENCY = 8
-PAUSE = (0.2, 1.0)
+PAUSE = (0.1, 0.4)
 """Seconds between two rounds of terminations (uniform)."""
 
 

@@ -1,5 +1,6 @@
-"""The connection pool: busy is not down (an exhausted pool says so and is kept), and
-workers size it for what they run unless the configuration fixes its size."""
+"""The connection pool: busy is not down (an exhausted pool says so and is kept), the
+connection returned last is handed out first, and workers size it for what they run
+unless the configuration fixes its size."""
 
 from __future__ import annotations
 
@@ -59,6 +60,22 @@ async def test_an_exhausted_pool_says_so_and_is_kept(pg_url: str) -> None:
         assert await _pid(pool) in busy
         async with holding(pool, 2) as again:
             assert again == busy
+    finally:
+        await pool.close()
+
+
+async def test_one_callers_calls_stay_on_the_connection_returned_last(pg_url: str) -> None:
+    """After a burst opened several connections, sequential calls reuse one (warm)
+    connection instead of visiting each idle one in turn."""
+    pool = Pool(parse_config(pg_url, {"max_size": 4}))
+    await pool.open()
+    try:
+        async with holding(pool, 3) as burst:
+            pass
+        assert len(burst) == 3
+        first = await _pid(pool)
+        assert first in burst
+        assert {await _pid(pool) for _ in range(6)} == {first}
     finally:
         await pool.close()
 

@@ -37,6 +37,7 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from workhorse.backends.postgres.config import PostgresConfig
+from workhorse.backends.postgres.recent_first import RecentFirstPool
 from workhorse.backends.postgres.sessions import AsyncConnSession
 from workhorse.errors import BackendUnavailableError
 
@@ -304,7 +305,7 @@ class Pool:
                 await pool.drain()
                 raise psycopg.OperationalError("the server closed this pooled connection")
 
-        pool = AsyncConnectionPool(
+        pool = RecentFirstPool(
             self._config.conninfo,
             kwargs={"autocommit": True, "context": _adapters()},
             configure=_configure,
