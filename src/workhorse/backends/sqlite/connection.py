@@ -147,7 +147,7 @@ class Database:
         def checkpoint() -> None:
             try:
                 with contextlib.suppress(sqlite3.Error, BackendUnavailableError):
-                    _checkpoint_full(self._connection())
+                    _checkpoint_full(self._connection(), self.settings)
             finally:
                 done()
 
@@ -290,13 +290,12 @@ def configure(conn: sqlite3.Connection, settings: SQLiteSettings) -> None:
     conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
 
 
-def _checkpoint_full(conn: sqlite3.Connection) -> None:
-    (previous,) = conn.execute("PRAGMA busy_timeout").fetchone()
+def _checkpoint_full(conn: sqlite3.Connection, settings: SQLiteSettings) -> None:
     conn.execute(f"PRAGMA busy_timeout = {round(CHECKPOINT_WAIT * 1000)}")
     try:
         conn.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {previous}")
+    finally:  # back to what configure() set
+        conn.execute(f"PRAGMA busy_timeout = {round(settings.busy_timeout * 1000)}")
 
 
 def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

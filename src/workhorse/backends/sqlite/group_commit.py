@@ -91,11 +91,12 @@ class WriteQueue:
         for the connection thread."""
         loop = asyncio.get_running_loop()
         inline = inline and durable and probe is None and not self._scheduled
-        # Nothing else about to run in this loop iteration: no write can join this one,
-        # so commit it now rather than at the end of the iteration. Then give the loop
-        # its turn, as any write does: a loop of enqueues must not starve its timers
-        # and sockets (a worker's heartbeats, a server's requests).
-        if inline and loop not in self._inline_pending and _nothing_else_ready(loop):
+        # Nothing else about to run in this loop iteration (not even the commit of a
+        # group forming in it): no write can join this one, so commit it now rather
+        # than at the end of the iteration. Then give the loop its turn, as any write
+        # does: a loop of enqueues must not starve its timers and sockets (a worker's
+        # heartbeats, a server's requests).
+        if inline and _nothing_else_ready(loop):
             try:
                 result = self._inline.write(fn)
             except GaveWay:
