@@ -237,6 +237,17 @@ SELECT claimed.* FROM claimed, no_fsync ORDER BY priority DESC, run_at, id
 -- their flush, and flushing one flushes every commit before it.
 no_fsync AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)
 
+-- name: held_lease
+-- The running job of one lease (l.id, l.token), locked: read by primary key, so a
+-- worker's bookkeeping costs the same however many jobs run elsewhere. The leases come
+-- in id order, so concurrent writers lock their rows in one order. (Joined instead,
+-- the planner may read every running job to match a few; for the same reason each
+-- update names its ids again, j.id = ANY(...), as the planner cannot size held.)
+SELECT j.id, j.cancel_requested
+FROM {schema}.workhorse_jobs AS j
+WHERE j.id = l.id AND j.lease_token = l.token AND j.state = 'running'
+FOR UPDATE
+
 -- name: claimed_columns
 -- What a claim returns of each job (claim_jobs, claimed_jobs).
 j.id, j.task, j.queue, j.args::text AS args, j.kwargs::text AS kwargs, j.attempt,
@@ -314,18 +325,15 @@ FOR UPDATE SKIP LOCKED
 -- name: heartbeat
 WITH held AS (
     SELECT j.id
-    FROM {schema}.workhorse_jobs AS j
-    JOIN unnest(%(ids)s::bigint[], %(tokens)s::text[]) AS l (id, token)
-      ON j.id = l.id AND j.lease_token = l.token
-    WHERE j.state = 'running'
-    ORDER BY j.id
-    FOR UPDATE OF j
+    FROM (SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::text[]) AS u (id, token)
+          ORDER BY id) AS l
+    CROSS JOIN LATERAL ({@held_lease}) AS j
 ),
 {@no_fsync}
 UPDATE {schema}.workhorse_jobs AS j
 SET lease_expires_at = now() + %(lease_seconds)s * interval '1 second'
 FROM held, no_fsync
-WHERE j.id = held.id
+WHERE j.id = ANY(%(ids)s::bigint[]) AND j.id = held.id
 RETURNING j.id, j.cancel_requested
 
 -- name: set_progress
@@ -337,18 +345,15 @@ WITH progress_update AS (
     ) AS u (id, token, progress, message)
 ),
 held AS (
-    SELECT j.id, u.progress, u.message
-    FROM {schema}.workhorse_jobs AS j
-    JOIN progress_update AS u ON j.id = u.id AND j.lease_token = u.token
-    WHERE j.state = 'running'
-    ORDER BY j.id
-    FOR UPDATE OF j
+    SELECT j.id, l.progress, l.message
+    FROM (SELECT * FROM progress_update ORDER BY id) AS l
+    CROSS JOIN LATERAL ({@held_lease}) AS j
 ),
 {@no_fsync}
 UPDATE {schema}.workhorse_jobs AS j
 SET progress = held.progress, progress_message = held.message
 FROM held, no_fsync
-WHERE j.id = held.id
+WHERE j.id = ANY(%(ids)s::bigint[]) AND j.id = held.id
 
 -- name: complete_jobs
 -- A retry (state 'scheduled') keeps the job live, unless someone asked to cancel it: it
@@ -364,14 +369,11 @@ WITH outcome AS (
         ttl double precision, progress double precision, progress_message text)
 ),
 held AS (
-    SELECT o.*,
-           CASE WHEN o.state = 'scheduled' AND j.cancel_requested THEN 'cancelled'
-                ELSE o.state END AS ending
-    FROM {schema}.workhorse_jobs AS j
-    JOIN outcome AS o ON j.id = o.id AND j.lease_token = o.token
-    WHERE j.state = 'running'
-    ORDER BY j.id
-    FOR UPDATE OF j
+    SELECT l.*,
+           CASE WHEN l.state = 'scheduled' AND j.cancel_requested THEN 'cancelled'
+                ELSE l.state END AS ending
+    FROM (SELECT * FROM outcome ORDER BY id) AS l
+    CROSS JOIN LATERAL ({@held_lease}) AS j
 ),
 ended AS (
     UPDATE {schema}.workhorse_jobs AS j
@@ -397,7 +399,7 @@ ended AS (
                                 ELSE held.progress_message END,
         lease_expires_at = NULL
     FROM held
-    WHERE j.id = held.id
+    WHERE j.id = ANY((SELECT array_agg(id) FROM outcome)::bigint[]) AND j.id = held.id
     RETURNING j.id, held.token, j.queue, j.state, j.run_at
 ),
 notified AS (
@@ -417,12 +419,9 @@ SELECT id, token FROM ended, no_fsync WHERE (SELECT count(*) FROM notified) >= 0
 -- The attempt does not count; a job someone asked to cancel ends cancelled instead.
 WITH held AS (
     SELECT j.id
-    FROM {schema}.workhorse_jobs AS j
-    JOIN unnest(%(ids)s::bigint[], %(tokens)s::text[]) AS l (id, token)
-      ON j.id = l.id AND j.lease_token = l.token
-    WHERE j.state = 'running'
-    ORDER BY j.id
-    FOR UPDATE OF j
+    FROM (SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::text[]) AS u (id, token)
+          ORDER BY id) AS l
+    CROSS JOIN LATERAL ({@held_lease}) AS j
 ),
 released AS (
     UPDATE {schema}.workhorse_jobs AS j
@@ -432,7 +431,7 @@ released AS (
         finished_at = CASE WHEN j.cancel_requested THEN now() END,
         lease_expires_at = NULL
     FROM held
-    WHERE j.id = held.id
+    WHERE j.id = ANY(%(ids)s::bigint[]) AND j.id = held.id
     RETURNING j.id, j.lease_token AS token, j.queue, j.state
 ),
 notified AS (
