@@ -3,6 +3,8 @@ and the fence that keeps a worker whose lease was reclaimed from touching the jo
 
 from __future__ import annotations
 
+import asyncio
+import random
 from datetime import UTC, datetime
 
 from workhorse.backends.base import (
@@ -473,3 +475,49 @@ async def test_fencing_holds_across_instances(
     assert await twin.job_complete_many([completed(fresh, result="2")], now=at(now, 63)) == [True]
     record = await get(backend, job_id)
     assert (record.state, record.result, record.attempt) == (JobState.COMPLETED, 2, 2)
+
+
+# -- many writers on the same leases ----------------------------------------------------
+
+
+async def test_bookkeeping_on_shared_leases_in_any_order_neither_deadlocks_nor_loses_one(
+    backend: Backend, twin: Backend, now: datetime
+) -> None:
+    # Heartbeats, progress and outcomes of one batch arrive at once, through two
+    # instances, each naming the leases in its own order: every statement locks its
+    # rows in one order (by id), so none waits on another in a cycle.
+    await insert(backend, *(new_job() for _ in range(40)), now=now)
+    jobs = await claim(backend, now=now, limit=40, lease_seconds=60)
+    assert len(jobs) == 40
+    leases = [lease_of(job) for job in jobs]
+    shuffled = random.Random(7).sample(jobs, len(jobs))
+
+    async def beat(store: Backend, order: list[Lease]) -> None:
+        for _ in range(10):
+            reply = await store.job_heartbeat(worker_id="worker-1", leases=order, lease_seconds=60)
+            assert not reply.lost
+
+    async def report(store: Backend, order: list[ClaimedJob]) -> None:
+        for step in range(10):
+            await store.job_set_progress(
+                [
+                    ProgressUpdate(job_id=j.id, lease_token=j.lease_token, progress=step)
+                    for j in order
+                ]
+            )
+
+    await asyncio.gather(
+        beat(backend, leases),
+        beat(twin, leases[::-1]),
+        report(twin, shuffled),
+        report(backend, jobs[::-1]),
+    )
+    first, second, _ = await asyncio.gather(
+        backend.job_complete_many([completed(job) for job in shuffled[:20]]),
+        twin.job_complete_many([completed(job) for job in jobs[::-1] if job in shuffled[20:]]),
+        twin.job_heartbeat(worker_id="worker-1", leases=leases[::-1], lease_seconds=60),
+    )
+    assert first == [True] * 20
+    assert second == [True] * 20
+    for job in jobs:
+        assert (await get(backend, job.id)).state is JobState.COMPLETED
