@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import TupleRow
 
 from _polling import DEADLINE as DEADLINE
@@ -115,3 +117,36 @@ def plan_scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield node
     for child in node.get("Plans", []):
         yield from plan_scans(child)
+
+
+async def explain_as_run(
+    pg: PostgresBackend,
+    statement: str,
+    arguments: Mapping[str, Any],
+    types: Mapping[str, str],
+    *,
+    mode: str,
+) -> dict[str, Any]:
+    """The JSON plan of ``statement`` (its ``%(name)s`` parameters of the SQL ``types``
+    named) run with ``arguments`` and rolled back, on a connection of the store's own
+    (its session settings matter), prepared and planned as ``mode`` says:
+    ``force_custom_plan`` or ``force_generic_plan``, as the server may plan a statement
+    once it is prepared."""
+    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
+    for number, name in enumerate(names, start=1):
+        statement = statement.replace(f"%({name})s", f"${number}")
+    declared = ", ".join(types[name] for name in names)
+    values = sql.SQL(", ").join(sql.Literal(arguments[name]) for name in names)
+
+    async def explain(conn: psycopg.AsyncConnection[Any]) -> Any:
+        async with conn.transaction(force_rollback=True):
+            await conn.execute(f"PREPARE explained ({declared}) AS {statement}")
+            await conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
+            query = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE explained({})").format(values)
+            row = await (await conn.execute(query)).fetchone()
+            await conn.execute("DEALLOCATE explained")
+        assert row is not None
+        return row[0][0]["Plan"]
+
+    plan: dict[str, Any] = await pg._pool.run(explain, idempotent=True)
+    return plan

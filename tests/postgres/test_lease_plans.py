@@ -6,21 +6,19 @@ leases instead, the planner read every running job to match a few."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.rows import TupleRow
 
-from workhorse.backends.base import Outcome
+from workhorse.backends.base import ClaimedJob, Outcome
 from workhorse.backends.postgres import PostgresBackend
 from workhorse.backends.postgres.records import outcomes_json
 from workhorse.backends.postgres.statements import Statements
 from workhorse.jobs import JobState
 
-from ._support import plan_scans
+from ._support import explain_as_run, plan_scans
 
 ELSEWHERE = 20_000
 """Jobs running under other workers' leases."""
@@ -39,7 +37,9 @@ PARAMETER_TYPES = {
 }
 
 
-async def _running(pg: PostgresBackend, admin: psycopg.AsyncConnection[TupleRow]) -> list[Any]:
+async def _running(
+    pg: PostgresBackend, admin: psycopg.AsyncConnection[TupleRow]
+) -> list[ClaimedJob]:
     """Jobs running elsewhere, finished ones, and a batch claimed here (returned)."""
     await admin.execute(
         f"""
@@ -66,32 +66,6 @@ async def _running(pg: PostgresBackend, admin: psycopg.AsyncConnection[TupleRow]
     jobs = await pg.job_claim(worker_id="here", queues=None, limit=BATCH, lease_seconds=60)
     assert len(jobs) == BATCH
     return jobs
-
-
-async def _explain(
-    pg: PostgresBackend, name: str, params: dict[str, Any], mode: str
-) -> dict[str, Any]:
-    """The plan of statement ``name`` as run (and rolled back) on a connection of the
-    store's own, planned as ``mode`` says."""
-    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", Statements(pg.schema)[name])))
-    prepared = Statements(pg.schema)[name]
-    for number, parameter in enumerate(names, start=1):
-        prepared = prepared.replace(f"%({parameter})s", f"${number}")
-    types = ", ".join(PARAMETER_TYPES[parameter] for parameter in names)
-
-    async def explain(conn: psycopg.AsyncConnection[Any]) -> Any:
-        values = sql.SQL(", ").join(sql.Literal(params[parameter]) for parameter in names)
-        async with conn.transaction(force_rollback=True):
-            await conn.execute(f"PREPARE bookkeeping ({types}) AS {prepared}")
-            await conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
-            query = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE bookkeeping({})").format(values)
-            row = await (await conn.execute(query)).fetchone()
-            await conn.execute("DEALLOCATE bookkeeping")
-        assert row is not None
-        return row[0][0]["Plan"]
-
-    plan: dict[str, Any] = await pg._pool.run(explain, idempotent=True)
-    return plan
 
 
 def _assert_reads_the_batch_only(plan: dict[str, Any]) -> None:
@@ -129,7 +103,9 @@ async def test_bookkeeping_reads_its_own_leases_by_primary_key(
         "release_jobs": {"ids": ids, "tokens": tokens},
     }
     for name, params in statements.items():
+        statement = Statements(pg.schema)[name]
         for mode in PLAN_MODES:
-            _assert_reads_the_batch_only(await _explain(pg, name, params, mode))
+            plan = await explain_as_run(pg, statement, params, PARAMETER_TYPES, mode=mode)
+            _assert_reads_the_batch_only(plan)
     # And the statements still do their work: every outcome of the batch is applied.
     assert await pg.job_complete_many(outcomes) == [True] * BATCH

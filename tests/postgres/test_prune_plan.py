@@ -15,7 +15,7 @@ from psycopg.rows import TupleRow
 from workhorse.backends.postgres import PostgresBackend
 from workhorse.backends.postgres.statements import Statements
 
-from ._support import plan_scans
+from ._support import explain_as_run, plan_scans
 
 BACKLOG = 60_000
 BATCH = 1000
@@ -41,23 +41,11 @@ async def _fill(admin: psycopg.AsyncConnection[TupleRow], schema: str, *, expire
 
 
 async def _explain(pg: PostgresBackend, mode: str) -> dict[str, Any]:
-    """The plan of one pruning batch as run (and rolled back) on a connection of the
-    store's own (its session settings matter), planned as ``mode`` says."""
-    sql = Statements(pg.schema)["prune_jobs"]
-    prepared = sql.replace("%(now)s", "$1").replace("%(limit)s", "$2")
-
-    async def explain(conn: psycopg.AsyncConnection[Any]) -> Any:
-        async with conn.transaction(force_rollback=True):
-            await conn.execute(f"PREPARE prune_batch (timestamptz, integer) AS {prepared}")
-            await conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
-            query = f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE prune_batch(NULL, {BATCH})"
-            row = await (await conn.execute(query)).fetchone()
-            await conn.execute("DEALLOCATE prune_batch")
-        assert row is not None
-        return row[0][0]["Plan"]
-
-    plan: dict[str, Any] = await pg._pool.run(explain, idempotent=True)
-    return plan
+    """The plan of one pruning batch, planned as ``mode`` says."""
+    statement = Statements(pg.schema)["prune_jobs"]
+    arguments = {"now": None, "limit": BATCH}
+    types = {"now": "timestamptz", "limit": "integer"}
+    return await explain_as_run(pg, statement, arguments, types, mode=mode)
 
 
 def _assert_reads_one_batch(plan: dict[str, Any]) -> None:
