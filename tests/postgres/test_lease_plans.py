@@ -102,8 +102,9 @@ async def test_bookkeeping_reads_its_own_leases_by_primary_key(
         },
         "release_jobs": {"ids": ids, "tokens": tokens},
     }
+    queries = Statements(pg.schema)
     for name, params in statements.items():
-        statement = Statements(pg.schema)[name]
+        statement = queries[name]
         for mode in PLAN_MODES:
             plan = await explain_as_run(pg, statement, params, PARAMETER_TYPES, mode=mode)
             _assert_reads_the_batch_only(plan)
