@@ -75,43 +75,45 @@ async def test_a_store_set_to_normal_never_asks_for_full(db_path: Path) -> None:
         await db.close()
 
 
+class _Commits:
+    """The ``synchronous`` level of each COMMIT one connection traced."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.trace: list[str] = []
+        self.level = {NORMAL: "NORMAL", FULL: "FULL"}[_level(conn)]
+        conn.set_trace_callback(self.trace.append)
+
+    def levels(self) -> list[str]:
+        seen = []
+        for statement in self.trace:
+            if statement.startswith("PRAGMA synchronous = "):
+                self.level = statement.removeprefix("PRAGMA synchronous = ")
+            elif statement == "COMMIT":
+                seen.append(self.level)
+        self.trace.clear()
+        return seen
+
+
 async def test_enqueue_is_durable_and_claim_and_complete_are_not(
     store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(inline, "SLOW_WRITE", 60.0)  # a loaded machine: stay inline
-    trace: list[str] = []
-    await store._db.read(lambda conn: conn.set_trace_callback(trace.append))
-    # A small enqueue commits on this thread's own inline connection, which never
-    # leaves the store's level.
-    caller = store._db._inline._connection()
-    inline_trace: list[str] = []
-    caller.set_trace_callback(inline_trace.append)
-    level = ["FULL"]
-
-    def levels_at_commit() -> list[str]:
-        seen = []
-        for statement in trace:
-            if statement.startswith("PRAGMA synchronous = "):
-                level[0] = statement.removeprefix("PRAGMA synchronous = ")
-            elif statement == "COMMIT":
-                seen.append(level[0])
-        trace.clear()
-        return seen
-
-    def inline_commits() -> int:
-        count = inline_trace.count("COMMIT")
-        inline_trace.clear()
-        return count
+    thread = await store._db.call(lambda: _Commits(store._db._connection()))
+    # Small writes (an enqueue, an idle worker's claim) commit on this thread's own
+    # inline connection, each at its own level.
+    caller = _Commits(store._db._inline._connection())
 
     await store.job_insert_many([NewJob(task="t")])
-    assert (inline_commits(), levels_at_commit(), _level(caller)) == (1, [], FULL)
+    assert (caller.levels(), thread.levels()) == (["FULL"], [])
     (job,) = await store.job_claim(worker_id="w", queues=None, limit=1, lease_seconds=30)
-    assert levels_at_commit() == ["NORMAL"]
+    assert (caller.levels(), thread.levels()) == (["NORMAL"], [])
+    await store.job_insert_many([NewJob(task="t")])
+    assert (caller.levels(), thread.levels()) == (["FULL"], [])
     outcome = Outcome(job_id=job.id, lease_token=job.lease_token, state=JobState.COMPLETED)
     assert await store.job_complete_many([outcome]) == [True]
-    assert levels_at_commit() == ["NORMAL"]
+    assert (caller.levels(), thread.levels()) == ([], ["NORMAL"])
     # A batch too large for the caller's thread commits on the connection thread.
     await store.job_insert_many([NewJob(task="t") for _ in range(INLINE_INSERT_MAX + 1)])
-    assert (inline_commits(), levels_at_commit()) == (0, ["FULL"])
+    assert (caller.levels(), thread.levels()) == ([], ["FULL"])
     assert await store.job_cancel(job_id=job.id + 1) is not None
-    assert levels_at_commit() == ["FULL"]
+    assert (caller.levels(), thread.levels()) == ([], ["FULL"])

@@ -1,5 +1,5 @@
-"""Small enqueues commit on the caller's thread when the database is free at once, and
-give way to the connection thread otherwise: never waiting on the event loop."""
+"""Small writes (enqueues, claims) commit on the caller's thread when the database is free
+at once, and give way to the connection thread otherwise: never waiting on the event loop."""
 
 from __future__ import annotations
 
@@ -103,9 +103,38 @@ async def test_a_failing_write_fails_alone_in_its_group(store: SQLiteBackend) ->
     assert await store.job_count(filter=JobFilter()) == 2
 
 
-async def test_a_locked_database_sends_the_enqueue_to_the_thread_without_blocking_the_loop(
-    store: SQLiteBackend, db_path: Path
+async def test_an_idle_workers_claim_commits_on_the_callers_thread(store: SQLiteBackend) -> None:
+    await store.job_insert_many([NewJob(task="t")])
+    thread, caller = await _traces(store)
+    (job,) = await store.job_claim(worker_id="w", queues=None, limit=5, lease_seconds=30)
+    assert (_commits(caller), _commits(thread)) == (1, 0)
+    record = await store.job_get(job_id=job.id)
+    assert record is not None
+    assert record.state == "running"
+
+
+async def test_a_claim_that_finds_nothing_takes_no_write_lock(store: SQLiteBackend) -> None:
+    thread, caller = await _traces(store)
+    assert await store.job_claim(worker_id="w", queues=None, limit=5, lease_seconds=30) == []
+    assert [s for s in caller + thread if s.startswith("BEGIN")] == []
+
+
+async def _claim_one(store: SQLiteBackend) -> int:
+    (job,) = await store.job_claim(worker_id="w", queues=None, limit=1, lease_seconds=30)
+    return job.id
+
+
+async def _enqueue_one(store: SQLiteBackend) -> int:
+    (job,) = await store.job_insert_many([NewJob(task="t")])
+    return job.id
+
+
+@pytest.mark.parametrize("write", ["enqueue", "claim"])
+async def test_a_locked_database_sends_the_write_to_the_thread_without_blocking_the_loop(
+    store: SQLiteBackend, db_path: Path, write: str
 ) -> None:
+    if write == "claim":
+        await store.job_insert_many([NewJob(task="t")])
     other = sqlite3.connect(db_path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
     ticks = 0
@@ -118,18 +147,22 @@ async def test_a_locked_database_sends_the_enqueue_to_the_thread_without_blockin
 
     ticking = asyncio.create_task(ticker())
     try:
-        enqueue = asyncio.create_task(store.job_insert_many([NewJob(task="t")]))
+        writing = asyncio.create_task(
+            _claim_one(store) if write == "claim" else _enqueue_one(store)
+        )
         deadline = time.monotonic() + 10
-        while ticks < 20:  # the loop runs on while the enqueue waits for the lock
+        while ticks < 20:  # the loop runs on while the write waits for the lock
             assert time.monotonic() < deadline
-            assert not enqueue.done()
+            assert not writing.done()
             await asyncio.sleep(0.001)
         other.execute("COMMIT")
-        (job,) = await asyncio.wait_for(enqueue, 10)
+        job_id = await asyncio.wait_for(writing, 10)
     finally:
         ticking.cancel()
         other.close()
-    assert (await store.job_get(job_id=job.id)) is not None
+    record = await store.job_get(job_id=job_id)
+    assert record is not None
+    assert record.state == ("running" if write == "claim" else "queued")
 
 
 async def test_a_slow_inline_write_sends_writes_to_the_thread_for_a_while(

@@ -176,7 +176,9 @@ class SQLiteBackend(
         params.update(now=clock(now), worker_id=worker_id, lease_seconds=lease_seconds)
         claim = partial(job_writes.claim, sql=claim_sql(due), params={**params, "limit": limit})
         # The probe is the claim's own candidate query, cut at one row.
-        rows = await self._db.write_if(due, {**params, "limit": 1}, claim, durable=False)
+        rows = await self._db.write_if(
+            due, {**params, "limit": 1}, claim, durable=False, inline=True
+        )
         return claimed_jobs(rows) if rows else []
 
     async def job_heartbeat(

@@ -132,10 +132,12 @@ class Database:
         fn: Callable[[sqlite3.Connection], T],
         *,
         durable: bool = True,
+        inline: bool = False,
     ) -> T | None:
         """``write(fn)``, but only if the read ``probe`` finds a row: an idle check costs
-        no write lock (and no fsync). None when the probe found nothing."""
-        return await self._writes.submit(fn, (probe, params), durable=durable)
+        no write lock (and no fsync). None when the probe found nothing. ``inline`` as
+        for :meth:`write`: on the calling thread when nothing else waits to run there."""
+        return await self._writes.submit(fn, (probe, params), durable=durable, inline=inline)
 
     def _checkpoint_soon(self, done: Callable[[], None]) -> None:
         # Inline connections never checkpoint: the connection thread does, while they

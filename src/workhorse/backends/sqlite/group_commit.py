@@ -17,7 +17,10 @@ commit at the end of that iteration, and every inline write submitted meanwhile 
 tasks enqueuing at once) shares it. A write submitted when nothing else waits to run in
 its loop iteration has nobody to share with: it commits at once, then yields to the loop.
 A single caller pays no thread hop and no wait for a group; many pay one fsync. When the
-database is busy, the group goes to the connection thread instead.
+database is busy, the group goes to the connection thread instead. A claim (a write
+behind a probe, without an fsync) takes the same shortcut when nothing else is ready to
+run: an idle worker's claim, the one that a job's pickup latency waits for, crosses no
+thread; a busy worker's claims share the connection thread's transactions as before.
 """
 
 from __future__ import annotations
@@ -86,11 +89,13 @@ class WriteQueue:
         inline: bool = False,
     ) -> T | None:
         """``fn(conn)`` in the next group transaction; None without running it when
-        ``probe`` finds no row. ``inline`` (a small durable write without a probe) asks
-        for this loop's own group, committed on its thread, unless writes already wait
-        for the connection thread."""
+        ``probe`` finds no row. ``inline`` (a small write) asks for this loop's thread,
+        unless writes already wait for the connection thread: a durable write without
+        a probe joins this loop's own group, committed there at the end of the
+        iteration; any inline write is committed at once when nothing else is ready to
+        run in the iteration, and otherwise goes to the connection thread."""
         loop = asyncio.get_running_loop()
-        inline = inline and durable and probe is None and not self._scheduled
+        inline = inline and not self._scheduled
         # Nothing else about to run in this loop iteration (not even the commit of a
         # group forming in it): no write can join this one, so commit it now rather
         # than at the end of the iteration. Then give the loop its turn, as any write
@@ -98,7 +103,7 @@ class WriteQueue:
         # heartbeats, a server's requests).
         if inline and _nothing_else_ready(loop):
             try:
-                result = self._inline.write(fn)
+                result = self._write_inline(fn, probe, durable=durable)
             except GaveWay:
                 inline = False
             except BaseException as exc:
@@ -108,11 +113,18 @@ class WriteQueue:
                 return result
         future: asyncio.Future[T | None] = loop.create_future()
         write = _Write(fn, probe, durable, future, loop)
-        if inline:
+        if inline and durable and probe is None:
             self._join_inline(write)
         else:
             self._send([write])
         return await future
+
+    def _write_inline(
+        self, fn: Callable[[sqlite3.Connection], T], probe: Probe | None, *, durable: bool
+    ) -> T | None:
+        if probe is not None and not self._inline.read(_probe(probe)):
+            return None  # as on the connection thread: no write lock, no commit
+        return self._inline.write(fn, durable=durable)
 
     def _send(self, writes: list[_Write]) -> None:
         """Queue ``writes`` for the connection thread's next group."""

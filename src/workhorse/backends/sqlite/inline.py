@@ -1,11 +1,12 @@
 """Small writes on the caller's own thread, when the database is free at once.
 
 A write sent to the connection thread crosses two threads: the hop there and the wake-up
-back cost more than a one-row insert itself. So a small, durable write (an enqueue)
-first tries its own connection on the calling thread, whose ``busy_timeout`` is zero:
-either it takes the write lock at once and commits there, or it gives way and the
-write goes the usual road, through the connection thread and its group commit. Nothing
-waits on the calling thread for another writer, ever.
+back cost more than a one-row insert itself. So a small write (an enqueue, an idle
+worker's claim) first tries its own connection on the calling thread, whose
+``busy_timeout`` is zero: either it takes the write lock at once and commits there, or
+it gives way and the write goes the usual road, through the connection thread and its
+group commit. Nothing waits on the calling thread for another writer, ever. A claim
+commits without an fsync (``durable=False``), as it would on the connection thread.
 
 What the calling thread still pays is the statement and the commit's fsync. Where that
 is slow (a network disk, a saturated device), running on the event loop would stall
@@ -70,13 +71,26 @@ class InlineWriter:
         self._average = 0.0
         self._commits = 0
 
-    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(conn)``, autocommit reads on this thread; ``GaveWay`` whenever
+        :meth:`write` would give way, or if a lock hides the database."""
+        self._require_open()
+        conn = self._connection()
+        try:
+            return fn(conn)
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise GaveWay from exc
+            raise
+
+    def write(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         """``fn(conn)`` in a transaction committed on this thread; ``GaveWay`` if another
         connection holds the write lock, a checkpoint is under way or inline writes are
-        cooling down."""
-        if self._closed or self._checkpointing or time.monotonic() < self._resume_at:
-            raise GaveWay
+        cooling down. ``durable=False`` commits without an fsync (worker bookkeeping,
+        as on the connection thread)."""
+        self._require_open()
         conn = self._connection()
+        self._set_synchronous(conn, self._settings.synchronous if durable else "NORMAL")
         started = time.perf_counter()
         try:
             transaction.begin(conn)  # busy_timeout 0: never waits
@@ -94,6 +108,16 @@ class InlineWriter:
             self._checkpointing = True
             self._checkpoint(self._checkpoint_done)
         return result
+
+    def _require_open(self) -> None:
+        if self._closed or self._checkpointing or time.monotonic() < self._resume_at:
+            raise GaveWay
+
+    def _set_synchronous(self, conn: sqlite3.Connection, level: str) -> None:
+        # Between two transactions, as SQLite requires; each thread's connection has its own.
+        if self._local.synchronous != level:
+            conn.execute(f"PRAGMA synchronous = {level}")
+            self._local.synchronous = level
 
     def _checkpoint_done(self) -> None:
         self._checkpointing = False
@@ -140,4 +164,5 @@ class InlineWriter:
                 raise GaveWay
             self._connections.append(conn)
         self._local.conn = conn
+        self._local.synchronous = self._settings.synchronous
         return conn
