@@ -55,3 +55,37 @@ async def test_a_due_job_held_back_by_a_limit_does_not_spin_the_claim_loop(
     # A tight loop makes hundreds of claims a second; backing off from 10 ms to the
     # poll interval makes about ten.
     assert in_a_second in range(1, 26), in_a_second
+
+
+async def test_an_idle_worker_starts_what_it_claimed_before_asking_the_store_anything_more(
+    app: Workhorse,
+) -> None:
+    """The pickup path: after a claim, the attempts start first; the question of when
+    the next job is due (a store round trip) waits until they have."""
+    events: list[str] = []
+    ran = asyncio.Event()
+
+    @app.task(name="tests.mark")
+    async def mark() -> None:
+        events.append("started")
+        ran.set()
+
+    store = await app.backend()
+    claim, next_due_in = store.job_claim, store.job_next_due_in
+
+    async def claiming(**kwargs: Any) -> Any:
+        jobs = await claim(**kwargs)
+        events.append(f"claimed {len(jobs)}")
+        return jobs
+
+    async def asking(**kwargs: Any) -> Any:
+        events.append("next due?")
+        return await next_due_in(**kwargs)
+
+    store.job_claim = claiming  # type: ignore[method-assign]
+    store.job_next_due_in = asking  # type: ignore[method-assign]
+    async with app.worker(concurrency=4):
+        await mark.enqueue()
+        await wait_event(ran)
+    after = events[events.index("claimed 1") + 1 :]
+    assert after[0] == "started", events

@@ -71,6 +71,7 @@ class Producer:
         self._queues = settings.queues
         self._wanted = None if settings.queues is None else frozenset(settings.queues)
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._wakeup = asyncio.Event()
         self._wake_lock = threading.Lock()
         self._wake_pending = False
@@ -88,6 +89,9 @@ class Producer:
     def wake(self, queue: str | None = None) -> None:
         """Look for work soon. Thread-safe and cheap to call in bursts."""
         if queue is not None and self._wanted is not None and queue not in self._wanted:
+            return
+        if threading.get_ident() == self._loop_thread:  # on the loop already: no hop
+            self._wakeup.set()
             return
         with self._wake_lock:
             if self._wake_pending:
@@ -141,6 +145,8 @@ class Producer:
             if jobs:
                 self._due_retry.reset()
                 self._launch(await self._isolate(jobs), started)
+                # The attempts just launched start before the store is asked anything more.
+                await asyncio.sleep(0)
             if len(jobs) < limit:
                 await self._sleep(await self._idle_timeout())
 
