@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from workhorse.backends._records import CorruptColumn
 from workhorse.backends._records import claimed_job as checked_claim
@@ -64,7 +66,7 @@ def outcomes_json(outcomes: Sequence[Outcome]) -> str:
             "id": o.job_id,
             "token": o.lease_token,
             "state": str(o.state),
-            "retry_delay": float(o.retry_delay),
+            "retry_delay": _finite(o.retry_delay),
         }
         if o.result is not None:
             item["result"] = o.result
@@ -73,16 +75,24 @@ def outcomes_json(outcomes: Sequence[Outcome]) -> str:
             item["error_message"] = o.error.message
             item["error_traceback"] = o.error.traceback
         if o.ttl is not None:
-            item["ttl"] = float(o.ttl)
+            item["ttl"] = _finite(o.ttl)
         if o.progress is not None:
-            item["progress"] = o.progress
+            item["progress"] = _finite(o.progress)
         if o.progress_message is not None:
             item["progress_message"] = o.progress_message
         encoded.append(item)
-    text = json.dumps(encoded, allow_nan=False, separators=(",", ":"))
+    text = orjson.dumps(encoded).decode()
     if "\\u0000" in text and any(_has_nul(item) for item in encoded):
         raise ValueError("PostgreSQL text cannot contain NUL (0x00) characters")
     return text
+
+
+def _finite(value: float) -> float:
+    # orjson writes NaN and the infinities as null: refuse them, as json.dumps would.
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"Out of range float values are not JSON compliant: {number!r}")
+    return number
 
 
 def _has_nul(item: Mapping[str, Any]) -> bool:
