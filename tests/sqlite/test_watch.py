@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from workhorse.backends.base import NewJob
-from workhorse.backends.sqlite import SQLiteBackend
+from workhorse.backends.sqlite import SQLiteBackend, watch
 from workhorse.backends.sqlite.watch import _FOLLOW_UP, _follow_up
 from workhorse.errors import BackendUnavailableError
 
@@ -38,6 +39,27 @@ class Wakes:
         await asyncio.wait_for(self.event.wait(), timeout)
         self.event.clear()
 
+    async def none(self) -> None:
+        """No wake within a fifth of a second."""
+        with pytest.raises(TimeoutError):
+            await self.next(timeout=0.2)
+
+
+@contextlib.asynccontextmanager
+async def watching(
+    store: SQLiteBackend, wakes: Wakes, wanted: threading.Event | None = None
+) -> AsyncIterator[None]:
+    """``store.watch(wakes)`` from its first wake (it watches from there on) until the
+    block ends, then cancelled."""
+    watcher = asyncio.create_task(store.watch(wakes, wanted=wanted))
+    try:
+        await wakes.next()
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
 
 def _watch_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == WATCH_THREAD]
@@ -47,36 +69,56 @@ async def test_a_commit_in_another_process_wakes_the_watcher(
     store: SQLiteBackend, db_url: str
 ) -> None:
     wakes = Wakes()
-    watcher = asyncio.create_task(store.watch(wakes))
-    try:
-        await wakes.next()  # the first wake: it watches from here on
+    async with watching(store, wakes):
         code, _, stderr = await run_child("insert", db_url, "1")
         assert code == 0, stderr
         await wakes.next()
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
     assert set(wakes.calls) == {None}
     assert wakes.threads == {threading.get_ident()}, "wake ran off the event loop thread"
 
 
 async def test_no_commit_no_wake(store: SQLiteBackend) -> None:
     wakes = Wakes()
-    watcher = asyncio.create_task(store.watch(wakes))
-    try:
-        await wakes.next()
+    async with watching(store, wakes):
         # This store's own commits come from another connection too.
         await store.job_insert_many([NewJob(task="local")])
         await wakes.next()
         await store.job_get(job_id=1)
         await store.job_claim(worker_id="w", queues=["none"], limit=1, lease_seconds=1)
-        with pytest.raises(TimeoutError):
-            await wakes.next(timeout=0.2)
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        await wakes.none()
+
+
+async def test_a_watcher_rests_while_not_wanted_and_then_wakes_for_what_changed(
+    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy worker ignores wake-ups: meanwhile the thread does not look at the file,
+    however much is written; wanted again, it wakes once for the commits it missed."""
+    checks = [0]
+    checked_version = watch._checked_version
+
+    def counted(cursor: sqlite3.Cursor) -> int | None:
+        checks[0] += 1
+        return checked_version(cursor)
+
+    monkeypatch.setattr(watch, "_checked_version", counted)
+    wakes, wanted = Wakes(), threading.Event()
+    async with watching(store, wakes, wanted):
+        for _ in range(20):
+            await store.job_insert_many([NewJob(task="while busy")])
+        await wakes.none()
+        assert checks[0] == 0
+        wanted.set()
+        await wakes.next()  # for the commits made while it rested
+        await store.job_insert_many([NewJob(task="while idle")])
+        await wakes.next()
+    assert _watch_threads() == [], "a resting thread stops when cancelled"
+
+
+async def test_wanted_again_with_nothing_changed_no_wake(store: SQLiteBackend) -> None:
+    wakes, wanted = Wakes(), threading.Event()
+    async with watching(store, wakes, wanted):
+        wanted.set()
+        await wakes.none()
 
 
 async def test_cancelling_stops_the_thread(store: SQLiteBackend) -> None:

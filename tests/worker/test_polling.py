@@ -89,3 +89,31 @@ async def test_an_idle_worker_starts_what_it_claimed_before_asking_the_store_any
         await wait_event(ran)
     after = events[events.index("claimed 1") + 1 :]
     assert after[0] == "started", events
+
+
+async def test_the_producer_waits_for_wake_ups_only_while_it_has_room(app: Workhorse) -> None:
+    """``idle`` tells the store's change feed when wake-ups are wanted (it may rest while
+    they are not): set while the worker sleeps with a free slot, clear while every slot
+    is taken."""
+    started = asyncio.Event()
+    gate = asyncio.Event()
+
+    @app.task(name="tests.hold")
+    async def hold() -> None:
+        started.set()
+        await gate.wait()
+
+    async def idle() -> bool:
+        return producer.idle.is_set()
+
+    worker = app.worker(concurrency=1)
+    async with worker:
+        assert worker._session is not None
+        producer = worker._session.producer
+        await eventually(idle, what="an idle worker waiting for wake-ups")
+        job = await hold.enqueue()
+        await wait_event(started)
+        assert not producer.idle.is_set(), "a full worker ignores wake-ups"
+        gate.set()
+        await job_in_state(app, job.id, JobState.COMPLETED)
+        await eventually(idle, what="the worker waiting for wake-ups again")

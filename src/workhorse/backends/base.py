@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -543,10 +544,17 @@ class Backend(abc.ABC):
         would fail the same way."""
         return isinstance(exc, BackendUnavailableError | ConnectionError | TimeoutError)
 
-    async def watch(self, wake: Callable[[str | None], None]) -> None:
+    async def watch(
+        self, wake: Callable[[str | None], None], *, wanted: threading.Event | None = None
+    ) -> None:
         """Run until cancelled, calling ``wake(queue)`` when work may have arrived from
         another process (``queue`` is None when unknown). Backends without a change feed
-        return at once; the worker then polls."""
+        return at once; the worker then polls.
+
+        ``wanted``, when given, is set while the caller waits for a wake-up (an idle
+        worker) and clear while it would ignore one (a busy worker). A feed that costs
+        work per change may rest while it is clear, but once it is set again must wake
+        the caller if anything changed meanwhile."""
         return
 
     # -- jobs: writes ------------------------------------------------------------------

@@ -73,6 +73,9 @@ class Producer:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._wakeup = asyncio.Event()
+        self.idle = threading.Event()
+        """Set while the loop sleeps until work may arrive: the wake-ups it waits for
+        (the store's change feed may rest while it is clear)."""
         self._wake_lock = threading.Lock()
         self._wake_pending = False
         self._stopping = False
@@ -220,8 +223,13 @@ class Producer:
 
     async def _sleep(self, timeout: float) -> None:
         """Sleep up to ``timeout``, ending early on a wake-up."""
-        if not self._stopping:
+        if self._stopping:
+            return
+        self.idle.set()
+        try:
             await _wait(self._wakeup, timeout)
+        finally:
+            self.idle.clear()
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:

@@ -332,7 +332,7 @@ class Worker:
         s.supervisor.start("progress", s.progress.run)
         s.supervisor.start("maintenance", s.maintenance.run)
         if s.store.capabilities.change_feed:
-            s.supervisor.start("watch", lambda: _watch(s.store, s.producer.wake))
+            s.supervisor.start("watch", lambda: _watch(s.store, s.producer))
         s.supervisor.start("producer", s.producer.run)
         s.remove_waker = self.app._add_waker(s.producer.wake)
 
@@ -473,6 +473,6 @@ def _lease(job: ClaimedJob) -> Lease:
     return Lease(job_id=job.id, token=job.lease_token)
 
 
-async def _watch(store: Backend, wake: Callable[[str | None], None]) -> None:
-    await store.watch(wake)
+async def _watch(store: Backend, producer: Producer) -> None:
+    await store.watch(producer.wake, wanted=producer.idle)
     raise RuntimeError("the store's change feed ended")

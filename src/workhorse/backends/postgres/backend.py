@@ -14,6 +14,7 @@ the outcome is unknown, for the caller to decide.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -190,7 +191,11 @@ class PostgresBackend(
         refuses (``DataError``, such as a NUL character in text) is not transient."""
         return super().error_is_transient(exc) or isinstance(exc, psycopg.OperationalError)
 
-    async def watch(self, wake: Callable[[str | None], None]) -> None:
+    async def watch(
+        self, wake: Callable[[str | None], None], *, wanted: threading.Event | None = None
+    ) -> None:
+        """Wake on the NOTIFY of enqueues and retries (they cost nothing to receive,
+        ``wanted`` or not)."""
         await self.listener().run(wake)
 
     def listener(self) -> Listener:

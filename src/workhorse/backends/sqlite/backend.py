@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -135,9 +136,12 @@ class SQLiteBackend(
         """Also a lock held by another connection ("database is locked")."""
         return super().error_is_transient(exc) or is_busy(exc)
 
-    async def watch(self, wake: Callable[[str | None], None]) -> None:
-        """Call ``wake(None)`` after commits by other connections, until cancelled."""
-        await watch_data_version(self.settings, wake)
+    async def watch(
+        self, wake: Callable[[str | None], None], *, wanted: threading.Event | None = None
+    ) -> None:
+        """Call ``wake(None)`` after commits by other connections, until cancelled; rests
+        while ``wanted`` is clear (every write of the file would wake its thread)."""
+        await watch_data_version(self.settings, wake, wanted)
 
     # -- jobs: writes ------------------------------------------------------------------
 

@@ -27,12 +27,23 @@ from workhorse.backends.sqlite.statements import QUERIES
 
 _JOIN_TIMEOUT = 2.0
 SAFETY_CHECK = 1.0
+_REST_STOP_CHECK = 0.02
+"""How often a resting thread looks whether it should stop (its shutdown's wait)."""
 
 
-async def watch_data_version(settings: SQLiteSettings, wake: Callable[[str | None], None]) -> None:
+async def watch_data_version(
+    settings: SQLiteSettings,
+    wake: Callable[[str | None], None],
+    wanted: threading.Event | None = None,
+) -> None:
     """Call ``wake(None)`` on the running loop once it watches, then after each commit
     made by any other connection to the file (this process's own backend included),
     until cancelled.
+
+    While ``wanted`` is clear (a busy worker, which ignores wake-ups) the thread rests:
+    otherwise every write of the file, the worker's own bookkeeping included, would
+    wake it, and a draining worker spent about a tenth of its CPU on that. Once
+    ``wanted`` is set, a commit made meanwhile wakes the caller at once.
     Raises if the watching thread fails, so that whoever runs it notices."""
     loop = asyncio.get_running_loop()
     failed: asyncio.Future[None] = loop.create_future()
@@ -40,7 +51,7 @@ async def watch_data_version(settings: SQLiteSettings, wake: Callable[[str | Non
     files = _open_file_watch(settings)
     thread = threading.Thread(
         target=_poll,
-        args=(settings, files, loop, wake, failed, stop),
+        args=(settings, files, loop, wake, wanted, failed, stop),
         name="workhorse-sqlite-watch",
         daemon=True,
     )
@@ -66,6 +77,7 @@ def _poll(
     files: FileWatch | None,
     loop: asyncio.AbstractEventLoop,
     wake: Callable[[str | None], None],
+    wanted: threading.Event | None,
     failed: asyncio.Future[None],
     stop: threading.Event,
 ) -> None:
@@ -84,7 +96,7 @@ def _poll(
                 def pause(timeout: float | None = None) -> bool:
                     return files.wait(SAFETY_CHECK if timeout is None else timeout)
 
-            _watch(conn, pause, loop, wake, stop)
+            _watch(conn, pause, loop, wake, wanted, stop)
         finally:
             conn.close()
     except BaseException as exc:
@@ -98,6 +110,7 @@ def _watch(
     pause: Callable[[float | None], bool],
     loop: asyncio.AbstractEventLoop,
     wake: Callable[[str | None], None],
+    wanted: threading.Event | None,
     stop: threading.Event,
 ) -> None:
     cursor = conn.cursor()
@@ -105,7 +118,12 @@ def _watch(
     # Whatever was committed before this baseline went unseen: wake once for it.
     loop.call_soon_threadsafe(wake, None)
     while True:
-        written = pause(None)
+        if wanted is not None and not wanted.is_set():
+            if not _rest(wanted, stop):
+                return
+            written = pause(0)  # what was written while resting, without waiting
+        else:
+            written = pause(None)
         if stop.is_set():
             return
         version = _checked_version(cursor)
@@ -116,6 +134,14 @@ def _watch(
         if version != seen or version is None:
             seen = version if version is not None else seen
             loop.call_soon_threadsafe(wake, None)
+
+
+def _rest(wanted: threading.Event, stop: threading.Event) -> bool:
+    """Wait until ``wanted`` is set (True) or ``stop`` is (False)."""
+    while not wanted.wait(_REST_STOP_CHECK):
+        if stop.is_set():
+            return False
+    return not stop.is_set()
 
 
 def _follow_up(
