@@ -148,9 +148,9 @@ class Producer:
             if jobs:
                 self._due_retry.reset()
                 self._launch(await self._isolate(jobs), started)
-                # The attempts just launched start before the store is asked anything more.
-                await asyncio.sleep(0)
             if len(jobs) < limit:
+                if jobs:  # the attempts just launched start before the store is asked more
+                    await asyncio.sleep(0)
                 await self._sleep(await self._idle_timeout())
 
     async def _claim(self, limit: int) -> list[ClaimedJob]:

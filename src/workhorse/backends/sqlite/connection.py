@@ -170,14 +170,10 @@ class Database:
         locked; committed with the store's ``synchronous`` level when ``durable``, else
         without an fsync. Connection thread only."""
         conn = self._connection()
-        self._set_synchronous(conn, self.settings.synchronous if durable else "NORMAL")
+        self.synchronous = transaction.set_synchronous(
+            conn, self.synchronous, self.settings.synchronous, durable=durable
+        )
         return self._retrying(lambda: _transaction(conn, fn))
-
-    def _set_synchronous(self, conn: sqlite3.Connection, level: str) -> None:
-        # SQLite refuses to change it inside a transaction; between two it is free.
-        if level != self.synchronous:
-            conn.execute(f"PRAGMA synchronous = {level}")
-            self.synchronous = level
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         # busy_timeout already waited inside SQLite; what escapes it (WAL recovery,

@@ -90,7 +90,10 @@ class InlineWriter:
         as on the connection thread)."""
         self._require_open()
         conn = self._connection()
-        self._set_synchronous(conn, self._settings.synchronous if durable else "NORMAL")
+        # Each thread's connection keeps its own level.
+        self._local.synchronous = transaction.set_synchronous(
+            conn, self._local.synchronous, self._settings.synchronous, durable=durable
+        )
         started = time.perf_counter()
         try:
             transaction.begin(conn)  # busy_timeout 0: never waits
@@ -112,12 +115,6 @@ class InlineWriter:
     def _require_open(self) -> None:
         if self._closed or self._checkpointing or time.monotonic() < self._resume_at:
             raise GaveWay
-
-    def _set_synchronous(self, conn: sqlite3.Connection, level: str) -> None:
-        # Between two transactions, as SQLite requires; each thread's connection has its own.
-        if self._local.synchronous != level:
-            conn.execute(f"PRAGMA synchronous = {level}")
-            self._local.synchronous = level
 
     def _checkpoint_done(self) -> None:
         self._checkpointing = False
