@@ -15,7 +15,15 @@ from workhorse.backends.postgres import PostgresBackend
 from workhorse.backends.postgres.statements import Statements
 from workhorse.jobs import JobState
 
-from ._support import plan_scans
+from ._support import explain_as_run, plan_scans
+
+CLAIM_PARAMETER_TYPES = {
+    "worker_id": "text",
+    "limit": "bigint",
+    "lease_seconds": "double precision",
+    "now": "timestamptz",
+    "claim": "text",
+}
 
 
 async def test_claim_across_queues_follows_the_global_order(pg: PostgresBackend) -> None:
@@ -53,7 +61,7 @@ async def test_claims_read_few_index_entries(
     for named_queues, (values, indexes) in plans.items():
         slots = sql.pick_slots(named_queues=named_queues)
         query = "EXPLAIN (ANALYZE, FORMAT JSON) " + sql.compose(
-            "claim_jobs", pick=["pick_waiting"], **slots
+            "claim_jobs", pick=["pick_waiting"], pick_rows=5, **slots
         )
         async with admin.transaction(force_rollback=True):
             row = await (await admin.execute(query, values)).fetchone()
@@ -98,7 +106,7 @@ async def test_a_claim_reads_few_rows_before_the_table_is_analyzed(pg: PostgresB
     await pg.job_insert_many([NewJob(task="burst") for _ in range(5000)])
     slots = Statements(pg.schema).pick_slots(named_queues=False)
     query = "EXPLAIN (ANALYZE, FORMAT JSON) " + Statements(pg.schema).compose(
-        "claim_jobs", pick=["pick_waiting"], **slots
+        "claim_jobs", pick=["pick_waiting"], pick_rows=16, **slots
     )
     params = {"worker_id": "w", "limit": 16, "lease_seconds": 30.0, "now": None, "claim": "c"}
 
@@ -113,3 +121,43 @@ async def test_a_claim_reads_few_rows_before_the_table_is_analyzed(pg: PostgresB
     assert {scan.get("Index Name") for scan in scans} >= {"workhorse_jobs_claim_any"}, scans
     for scan in scans:
         assert scan["Actual Rows"] * scan["Actual Loops"] <= 16, scans
+
+
+async def test_a_claim_keeps_one_plan_once_the_table_is_analyzed(
+    pg: PostgresBackend, admin: psycopg.AsyncConnection[TupleRow]
+) -> None:
+    # Once autovacuum has analyzed the table, the server weighs the plan it keeps for the
+    # prepared claim against one made for each call's parameters: the kept one must win
+    # (else every claim is planned again, 0.3 ms each) and must read few rows.
+    await pg.job_insert_many([NewJob(task="waiting") for _ in range(5000)])
+    await admin.execute(f'ANALYZE "{pg.schema}".workhorse_jobs')
+    sql = Statements(pg.schema)
+    query = sql.compose(
+        "claim_jobs", pick=["pick_waiting"], pick_rows=16, **sql.pick_slots(named_queues=False)
+    )
+    params = {"worker_id": "w", "limit": 16, "lease_seconds": 30.0, "now": None, "claim": "c"}
+    plan = await explain_as_run(pg, query, params, CLAIM_PARAMETER_TYPES, mode="force_generic_plan")
+    for scan in plan_scans(plan):
+        assert scan["Node Type"] != "Seq Scan", scan
+        assert scan["Actual Rows"] * scan["Actual Loops"] <= 32, scan
+
+    store = PostgresBackend(pg.url, min_size=1, max_size=1)  # one session: its plans
+    await store.connect()
+    try:
+        for _ in range(15):  # prepared after 5 runs; kept plan weighed after 5 more
+            claimed = await store.job_claim(worker_id="w", queues=None, limit=16, lease_seconds=30)
+            assert len(claimed) == 16
+
+        async def prepared(conn: psycopg.AsyncConnection[Any]) -> Any:
+            cur = await conn.execute(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE '%%SKIP LOCKED%%'"
+            )
+            return await cur.fetchall()
+
+        plans = await store._pool.run(prepared, idempotent=True)
+    finally:
+        await store.close()
+    assert len(plans) == 1, plans
+    generic, custom = plans[0]
+    assert generic >= 4, (generic, custom)

@@ -243,7 +243,7 @@ class PostgresBackend(
             params["queues"] = None if queues is None else list(queues)
         else:
             slots = self._sql.pick_slots(named_queues=queues is not None)
-            query = self._sql.compose("claim_jobs", pick=["pick_waiting"], **slots)
+            query = self._sql.compose("claim_jobs", pick=["pick_waiting"], pick_rows=limit, **slots)
             if queues is not None:
                 params["queues"] = list(dict.fromkeys(queues))
         claim = statement(query, params)

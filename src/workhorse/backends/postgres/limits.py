@@ -78,8 +78,9 @@ class _LimitedClaim:
         self._limit = limit
         self._params = params
         self._lock_prefix = f"workhorse:{sql.schema}:"
-        slots = sql.pick_slots(named_queues=params["queues"] is not None, where=["limit_room"])
-        self._candidates = sql.compose("pick_waiting", **slots)
+        self._pick_slots = sql.pick_slots(
+            named_queues=params["queues"] is not None, where=["limit_room"]
+        )
         self._claim = sql.compose("claim_jobs", pick=["pick_ids"])
 
     async def run(self, conn: Connection) -> list[DictRow]:
@@ -90,7 +91,7 @@ class _LimitedClaim:
 
         async def fetch(excluded: Exclusions, wanted: int) -> list[Candidate]:
             rows = await session.fetch(
-                self._candidates,
+                self._sql.compose("pick_waiting", pick_rows=wanted, **self._pick_slots),
                 {
                     **self._params,
                     "limit": wanted,

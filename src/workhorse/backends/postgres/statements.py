@@ -78,16 +78,23 @@ class Statements:
     def __getitem__(self, name: str) -> str:
         return self._queries[name]
 
-    def compose(self, name: str, **slots: Sequence[str]) -> str:
+    def compose(self, name: str, *, pick_rows: int | None = None, **slots: Sequence[str]) -> str:
         """Query ``name`` with each ``{slot}`` replaced by the named queries given for
-        it, joined with AND (``true`` when there are none)."""
-        key = (name, *((slot, *parts) for slot, parts in sorted(slots.items())))
+        it, joined with AND (``true`` when there are none). A query that picks waiting
+        jobs (``pick_waiting``) needs ``pick_rows``: it reads at most that many of each
+        kind, rounded up to a power of two (a few texts, each planned once)."""
+        rows = None if pick_rows is None else 1 << max(0, pick_rows - 1).bit_length()
+        key = (name, rows, *((slot, *parts) for slot, parts in sorted(slots.items())))
         query = self._composed.get(key)
         if query is None:
             query = self._queries[name]
             for slot, parts in slots.items():
                 where = " AND ".join(self._queries[part] for part in parts) or "true"
                 query = query.replace(f"{{{slot}}}", where)
+            if "{pick_limit}" in query:
+                if rows is None:
+                    raise ValueError(f"{name} picks waiting jobs: pass pick_rows")
+                query = query.replace("{pick_limit}", str(rows))
             self._composed[key] = query
         return query
 
