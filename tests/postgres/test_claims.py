@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.rows import TupleRow
 
 from workhorse.backends.base import NewJob, Outcome
@@ -18,6 +19,7 @@ from workhorse.jobs import JobState
 from ._support import explain_as_run, plan_scans
 
 CLAIM_PARAMETER_TYPES = {
+    "queues": "text[]",
     "worker_id": "text",
     "limit": "bigint",
     "lease_seconds": "double precision",
@@ -50,18 +52,23 @@ async def test_claims_read_few_index_entries(
     await pg.job_insert_many([NewJob(task="new", queue="q1") for _ in range(10)])
     await admin.execute(f'ANALYZE "{pg.schema}".workhorse_jobs')
     sql = Statements(pg.schema)
-    params = {"worker_id": "w", "limit": 5, "lease_seconds": 30.0, "now": None, "claim": "c"}
-    plans = {
-        True: (
+    params: dict[str, Any] = {
+        "worker_id": "w",
+        "limit": 5,
+        "lease_seconds": 30.0,
+        "now": None,
+        "claim": "c",
+    }
+    plans = [
+        (
             {**params, "queues": ["q1", "q2"]},
             ("workhorse_jobs_claim_queue", "workhorse_jobs_scheduled_queue"),
         ),
-        False: (params, ("workhorse_jobs_claim_any", "workhorse_jobs_scheduled")),
-    }
-    for named_queues, (values, indexes) in plans.items():
-        slots = sql.pick_slots(named_queues=named_queues)
-        query = "EXPLAIN (ANALYZE, FORMAT JSON) " + sql.compose(
-            "claim_jobs", pick=["pick_waiting"], pick_rows=5, **slots
+        (params, ("workhorse_jobs_claim_any", "workhorse_jobs_scheduled")),
+    ]
+    for values, indexes in plans:
+        query = "EXPLAIN (ANALYZE, FORMAT JSON) " + sql.picking(
+            "claim_jobs", queues=values.get("queues"), limit=5, pick=["pick_waiting"]
         )
         async with admin.transaction(force_rollback=True):
             row = await (await admin.execute(query, values)).fetchone()
@@ -104,9 +111,8 @@ async def test_a_claim_reads_few_rows_before_the_table_is_analyzed(pg: PostgresB
     # A burst of enqueues into a store that has no statistics yet (as after a first
     # migration): claims must still walk the claim index in order, not sort every job.
     await pg.job_insert_many([NewJob(task="burst") for _ in range(5000)])
-    slots = Statements(pg.schema).pick_slots(named_queues=False)
-    query = "EXPLAIN (ANALYZE, FORMAT JSON) " + Statements(pg.schema).compose(
-        "claim_jobs", pick=["pick_waiting"], pick_rows=16, **slots
+    query = "EXPLAIN (ANALYZE, FORMAT JSON) " + Statements(pg.schema).picking(
+        "claim_jobs", queues=None, limit=16, pick=["pick_waiting"]
     )
     params = {"worker_id": "w", "limit": 16, "lease_seconds": 30.0, "now": None, "claim": "c"}
 
@@ -123,8 +129,9 @@ async def test_a_claim_reads_few_rows_before_the_table_is_analyzed(pg: PostgresB
         assert scan["Actual Rows"] * scan["Actual Loops"] <= 16, scans
 
 
+@pytest.mark.parametrize("queues", [None, ["default", "other"]])
 async def test_a_claim_keeps_one_plan_once_the_table_is_analyzed(
-    pg: PostgresBackend, admin: psycopg.AsyncConnection[TupleRow]
+    pg: PostgresBackend, admin: psycopg.AsyncConnection[TupleRow], queues: list[str] | None
 ) -> None:
     # Once autovacuum has analyzed the table, the server weighs the plan it keeps for the
     # prepared claim against one made for each call's parameters: the kept one must win
@@ -132,20 +139,27 @@ async def test_a_claim_keeps_one_plan_once_the_table_is_analyzed(
     await pg.job_insert_many([NewJob(task="waiting") for _ in range(5000)])
     await admin.execute(f'ANALYZE "{pg.schema}".workhorse_jobs')
     sql = Statements(pg.schema)
-    query = sql.compose(
-        "claim_jobs", pick=["pick_waiting"], pick_rows=16, **sql.pick_slots(named_queues=False)
-    )
-    params = {"worker_id": "w", "limit": 16, "lease_seconds": 30.0, "now": None, "claim": "c"}
+    query = sql.picking("claim_jobs", queues=queues, limit=16, pick=["pick_waiting"])
+    params = {
+        "worker_id": "w",
+        "limit": 16,
+        "lease_seconds": 30.0,
+        "now": None,
+        "claim": "c",
+        "queues": queues,
+    }
     plan = await explain_as_run(pg, query, params, CLAIM_PARAMETER_TYPES, mode="force_generic_plan")
     for scan in plan_scans(plan):
         assert scan["Node Type"] != "Seq Scan", scan
-        assert scan["Actual Rows"] * scan["Actual Loops"] <= 32, scan
+        assert scan["Actual Rows"] * scan["Actual Loops"] <= 2 * 16 * len(queues or [0]), scan
 
     store = PostgresBackend(pg.url, min_size=1, max_size=1)  # one session: its plans
     await store.connect()
     try:
         for _ in range(15):  # prepared after 5 runs; kept plan weighed after 5 more
-            claimed = await store.job_claim(worker_id="w", queues=None, limit=16, lease_seconds=30)
+            claimed = await store.job_claim(
+                worker_id="w", queues=queues, limit=16, lease_seconds=30
+            )
             assert len(claimed) == 16
 
         async def prepared(conn: psycopg.AsyncConnection[Any]) -> Any:

@@ -242,10 +242,11 @@ class PostgresBackend(
             params["job_ids"] = list(job_ids)
             params["queues"] = None if queues is None else list(queues)
         else:
-            slots = self._sql.pick_slots(named_queues=queues is not None)
-            query = self._sql.compose("claim_jobs", pick=["pick_waiting"], pick_rows=limit, **slots)
             if queues is not None:
                 params["queues"] = list(dict.fromkeys(queues))
+            query = self._sql.picking(
+                "claim_jobs", queues=params.get("queues"), limit=limit, pick=["pick_waiting"]
+            )
         claim = statement(query, params)
         rows = await self._pool.run(
             claim,

@@ -78,9 +78,6 @@ class _LimitedClaim:
         self._limit = limit
         self._params = params
         self._lock_prefix = f"workhorse:{sql.schema}:"
-        self._pick_slots = sql.pick_slots(
-            named_queues=params["queues"] is not None, where=["limit_room"]
-        )
         self._claim = sql.compose("claim_jobs", pick=["pick_ids"])
 
     async def run(self, conn: Connection) -> list[DictRow]:
@@ -91,7 +88,12 @@ class _LimitedClaim:
 
         async def fetch(excluded: Exclusions, wanted: int) -> list[Candidate]:
             rows = await session.fetch(
-                self._sql.compose("pick_waiting", pick_rows=wanted, **self._pick_slots),
+                self._sql.picking(
+                    "pick_waiting",
+                    queues=self._params["queues"],
+                    limit=wanted,
+                    where=["limit_room"],
+                ),
                 {
                     **self._params,
                     "limit": wanted,

@@ -318,7 +318,9 @@ LIMIT %(limit)s
 (VALUES (NULL::text)) AS q (queue)
 
 -- name: each_named_queue
-unnest(%(queues)s::text[]) AS q (queue)
+-- As many rows as queues, as the text says ({queue_limit}, see pick_waiting): a kept
+-- plan otherwise takes the array for ten queues.
+(SELECT unnest(%(queues)s::text[]) LIMIT {queue_limit}) AS q (queue)
 
 -- name: in_named_queue
 queue = q.queue

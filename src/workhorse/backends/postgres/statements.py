@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workhorse.backends._sql import Migration, load_migrations, load_queries
@@ -23,6 +23,7 @@ _NEXT_CHANNEL_SUFFIX = "_next"
 # channels are the schema name plus a suffix. Plain identifiers also need no escaping.
 _SCHEMA_NAME = re.compile(rf"^[A-Za-z_][A-Za-z0-9_]{{0,{62 - len(_CHANNEL_SUFFIX)}}}$")
 _INCLUDE = re.compile(r"\{@(\w+)\}")
+_ROW_LIMIT = re.compile(r"\{(\w+_limit)\}")
 
 DEFAULT_SCHEMA = "workhorse"
 """The schema used when the URL names none."""
@@ -78,34 +79,64 @@ class Statements:
     def __getitem__(self, name: str) -> str:
         return self._queries[name]
 
-    def compose(self, name: str, *, pick_rows: int | None = None, **slots: Sequence[str]) -> str:
+    def compose(
+        self, name: str, *, rows: Mapping[str, int] | None = None, **slots: Sequence[str]
+    ) -> str:
         """Query ``name`` with each ``{slot}`` replaced by the named queries given for
-        it, joined with AND (``true`` when there are none). A query that picks waiting
-        jobs (``pick_waiting``) needs ``pick_rows``: it reads at most that many of each
-        kind, rounded up to a power of two (a few texts, each planned once)."""
-        rows = None if pick_rows is None else 1 << max(0, pick_rows - 1).bit_length()
-        key = (name, rows, *((slot, *parts) for slot, parts in sorted(slots.items())))
+        it, joined with AND (``true`` when there are none), and each row limit written
+        into the text (``{pick_limit}``, ``{queue_limit}``) replaced by ``rows[name]``
+        rounded up to a power of two: a few texts, each planned once by the server for
+        about that many rows (see ``pick_waiting``)."""
+        limits = {key: 1 << max(0, value - 1).bit_length() for key, value in (rows or {}).items()}
+        key = (
+            name,
+            *sorted(limits.items()),
+            *((slot, *parts) for slot, parts in sorted(slots.items())),
+        )
         query = self._composed.get(key)
         if query is None:
             query = self._queries[name]
-            for slot, parts in slots.items():
-                where = " AND ".join(self._queries[part] for part in parts) or "true"
-                query = query.replace(f"{{{slot}}}", where)
-            if "{pick_limit}" in query:
-                if rows is None:
-                    raise ValueError(f"{name} picks waiting jobs: pass pick_rows")
-                query = query.replace("{pick_limit}", str(rows))
+            filled = {
+                slot: " AND ".join(self._queries[part] for part in parts) or "true"
+                for slot, parts in slots.items()
+            }
+            # A slot's query may hold another slot (pick_waiting holds scope and where).
+            while any(f"{{{slot}}}" in query for slot in filled):
+                for slot, text in filled.items():
+                    query = query.replace(f"{{{slot}}}", text)
+
+            def limit(match: re.Match[str]) -> str:
+                if match[1] not in limits:
+                    raise ValueError(f"{name} needs rows[{match[1]!r}]")
+                return str(limits[match[1]])
+
+            query = _ROW_LIMIT.sub(limit, query)
             self._composed[key] = query
         return query
 
-    def pick_slots(
-        self, *, named_queues: bool, where: Sequence[str] = ()
-    ) -> dict[str, Sequence[str]]:
-        """The slots of ``pick_waiting``: each named queue in turn (``%(queues)s``) or
-        every queue, narrowed by the named conditions ``where``."""
-        if named_queues:
-            return {"scope": ["each_named_queue"], "where": ["in_named_queue", *where]}
-        return {"scope": ["every_queue"], "where": list(where)}
+    def picking(
+        self,
+        name: str,
+        *,
+        queues: Sequence[str] | None,
+        limit: int,
+        where: Sequence[str] = (),
+        **slots: Sequence[str],
+    ) -> str:
+        """Query ``name``, which picks waiting jobs (``pick_waiting``), for at most
+        ``limit`` jobs from each of ``queues`` in turn (``%(queues)s``, without repeats)
+        or from every queue, narrowed by the named conditions ``where``."""
+        if queues is None:
+            return self.compose(
+                name, rows={"pick_limit": limit}, scope=["every_queue"], where=where, **slots
+            )
+        return self.compose(
+            name,
+            rows={"pick_limit": limit, "queue_limit": len(queues)},
+            scope=["each_named_queue"],
+            where=["in_named_queue", *where],
+            **slots,
+        )
 
     def filtered(
         self, name: str, job_filter: JobFilter, *, before_id: int | None = None
