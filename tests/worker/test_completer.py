@@ -1,7 +1,8 @@
 """The completer against a store that refuses some outcomes: the refused ones are
 isolated, replaced by a failure saying why (or dropped when even that is refused), and
 every other outcome of the batch is stored. Runs on every store; PostgreSQL shows a real
-refusal (a NUL character in text)."""
+refusal (a NUL character in text). And how it gathers outcomes that keep coming into
+fewer writes."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from datetime import datetime
 
 import pytest
 
+from _polling import DEADLINE, eventually
 from workhorse.backends.base import Backend, ClaimedJob, NewJob, Outcome
 from workhorse.jobs import JobError, JobState
+from workhorse.worker import completer as completer_module
 from workhorse.worker.completer import Completer
 from workhorse.worker.store_health import StoreHealth
 
@@ -151,3 +154,55 @@ async def test_postgresql_refusing_a_nul_character_jams_nothing(backend: Backend
     assert record.error is not None
     assert record.error.type == "UnstorableOutcomeError"
     assert "NUL" in record.error.message
+
+
+async def _gathering(
+    backend: Backend, jobs: list[ClaimedJob], gather: float
+) -> tuple[Completer, list[Outcome], asyncio.Task[None]]:
+    """A running completer that has written the first job's outcome (written at once:
+    nothing came before it, however long ``gather`` is)."""
+    stored: list[Outcome] = []
+    completer = Completer(
+        backend, StoreHealth("w", backend), on_applied=stored.extend, gather=gather
+    )
+    writing = asyncio.create_task(completer.run())
+    completer.submit(done(jobs[0]), attempt=1)
+
+    async def written() -> int:
+        return len(stored)
+
+    await eventually(written, lambda count: count == 1, what="the first outcome written")
+    return completer, stored, writing
+
+
+async def test_outcomes_that_keep_coming_are_written_together(backend: Backend) -> None:
+    jobs = await claimed(backend, 4)
+    sizes = refusing(backend, lambda o: False)  # refuses nothing: records the batches
+    completer, stored, writing = await _gathering(backend, jobs, gather=60.0)
+    for job in jobs[1:]:  # arriving a few ms apart, as a busy worker's outcomes do
+        completer.submit(done(job), attempt=1)
+        await asyncio.sleep(0.01)
+    assert sizes == [1], "the later ones wait for more"
+    assert await completer.close(timeout=DEADLINE) == [], "closing ends the wait"
+    await writing
+    assert sizes == [1, 3]
+    assert [o.job_id for o in stored] == [job.id for job in jobs]
+
+
+async def test_a_full_batch_is_written_without_waiting(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(completer_module, "BATCH_MAX", 3)
+    jobs = await claimed(backend, 4)
+    sizes = refusing(backend, lambda o: False)
+    completer, stored, writing = await _gathering(backend, jobs, gather=60.0)
+    for job in jobs[1:]:
+        completer.submit(done(job), attempt=1)
+
+    async def written() -> int:
+        return len(stored)
+
+    await eventually(written, lambda count: count == 4, what="the full batch written")
+    assert sizes == [1, 3]
+    assert await completer.close(timeout=DEADLINE) == []
+    await writing

@@ -1,7 +1,11 @@
 """Writes the outcomes of attempts to the store in batches.
 
 One write is in flight at a time and takes everything queued meanwhile, so batches grow
-by themselves under load and a lone outcome is written at once.
+by themselves under load and a lone outcome is written at once. While outcomes keep
+coming (the last write ended less than ``GATHER`` ago), a write first waits until
+``GATHER`` after the last one, so that it carries more outcomes: the store pays its cost
+per statement less often, which leaves more of it to the claims that start the next
+jobs. A full batch, or closing, ends the wait at once.
 
 When the store is unreachable (a transient failure), the outcomes stay queued and the
 write is retried with backoff; if the process dies first, the leases expire and the jobs
@@ -16,7 +20,9 @@ outcome thus never holds up the outcomes behind it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +35,10 @@ from workhorse.worker.store_health import RetryDelay, StoreHealth
 logger = logging.getLogger("workhorse.worker")
 
 BATCH_MAX = 1000
+GATHER = 0.005
+"""Seconds between writes while outcomes keep coming (see the module doc): measured on
+a one-process drain of no-op jobs at 16 in flight, 0 to 5 ms took PostgreSQL from
+12,200-12,700 to 14,000-14,900 jobs/s and SQLite from 18,700-19,300 to 24,300-24,700."""
 RETRY_FIRST = 0.05
 RETRY_MAX = 2.0
 _LOOP = "completer"
@@ -51,15 +61,21 @@ class Completer:
         health: StoreHealth,
         *,
         on_applied: Callable[[Sequence[Outcome]], None],
+        gather: float = GATHER,
     ) -> None:
         self._store = store
         self._health = health
         self._on_applied = on_applied
+        self._gather = gather
         self._queue: list[Pending] = []
         self._wakeup = asyncio.Event()
+        self._hurry = asyncio.Event()
+        """Set when waiting for more outcomes must end: a full batch, or closing."""
         self._empty = asyncio.Event()
         self._empty.set()
         self._closing = False
+        self._last_write = -math.inf
+        """When the last write ended (event loop clock)."""
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -69,6 +85,8 @@ class Completer:
         self._queue.append(Pending(outcome, attempt))
         self._empty.clear()
         self._wakeup.set()
+        if len(self._queue) >= BATCH_MAX:
+            self._hurry.set()
 
     def leases(self) -> list[Lease]:
         """Leases of the jobs whose outcome is not written yet (they must stay renewed)."""
@@ -85,14 +103,26 @@ class Completer:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            await self._gather_more()
             try:
                 await self._write(min(len(self._queue), BATCH_MAX))
             except Exception as exc:  # transient only: _write handles the rest
                 self._health.failed(_LOOP, f"storing {len(self._queue)} outcome(s)", exc)
                 await asyncio.sleep(delay.next())
                 continue
+            self._last_write = asyncio.get_running_loop().time()
             delay.reset()
             self._health.ok(_LOOP)
+
+    async def _gather_more(self) -> None:
+        """While outcomes keep coming, wait until ``gather`` after the last write."""
+        wait = self._last_write + self._gather - asyncio.get_running_loop().time()
+        if wait <= 0 or self._closing or len(self._queue) >= BATCH_MAX:
+            return
+        self._hurry.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await self._hurry.wait()
 
     async def _write(self, count: int) -> None:
         """Store the first ``count`` queued outcomes and take them off the queue. A
@@ -175,6 +205,7 @@ class Completer:
         what could not be written (the run loop is left to the caller to stop)."""
         self._closing = True
         self._wakeup.set()
+        self._hurry.set()
         try:
             await asyncio.wait_for(self._empty.wait(), timeout)
         except TimeoutError:
