@@ -75,7 +75,7 @@ class Attempts:
         """Start an attempt for each claimed job (the claim began at ``renewed_at``)."""
         on_progress = self._progress.note
         for job in jobs:
-            ctx = self._runner.context_for(job, on_progress=on_progress)
+            ctx = self._runner.context_for(job, on_progress=on_progress, loop=self._loop)
             running = RunningJob(job=job, ctx=ctx, renewed_at=renewed_at)
             stale = self._running.get(job.id)
             if stale is not None:

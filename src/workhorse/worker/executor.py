@@ -144,9 +144,14 @@ class JobRunner:
     # -- contexts and outcomes ----------------------------------------------------------
 
     def context_for(
-        self, job: ClaimedJob, *, on_progress: Callable[[JobContext], None] | None = None
+        self,
+        job: ClaimedJob,
+        *,
+        on_progress: Callable[[JobContext], None] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> JobContext:
-        """A fresh context for this attempt of ``job`` (call on the event loop)."""
+        """A fresh context for this attempt of ``job``, on ``loop`` (by default the
+        running one: call on the event loop)."""
         return JobContext(
             job_id=job.id,
             task_name=job.task,
@@ -154,7 +159,8 @@ class JobRunner:
             max_attempts=job.max_attempts,
             queue=job.queue,
             tenant=job.tenant,
-            loop=asyncio.get_running_loop(),
+            # Python 3.11 asks the kernel for the pid on every get_running_loop().
+            loop=loop or asyncio.get_running_loop(),
             on_progress=on_progress,
         )
 
