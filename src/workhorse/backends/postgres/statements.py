@@ -100,8 +100,7 @@ class Statements:
                 slot: " AND ".join(self._queries[part] for part in parts) or "true"
                 for slot, parts in slots.items()
             }
-            # A slot's query may hold another slot (pick_waiting holds scope and where).
-            while any(f"{{{slot}}}" in query for slot in filled):
+            for _ in range(2):  # a slot's query may hold slots (pick_waiting: scope, where)
                 for slot, text in filled.items():
                     query = query.replace(f"{{{slot}}}", text)
 
