@@ -156,11 +156,30 @@ async def test_postgresql_refusing_a_nul_character_jams_nothing(backend: Backend
     assert "NUL" in record.error.message
 
 
+def recording(backend: Backend) -> tuple[list[int], asyncio.Event]:
+    """Record the size of each batch ``backend`` is sent; the first write waits until
+    the returned event is set."""
+    complete_many: CompleteMany = backend.job_complete_many
+    sizes: list[int] = []
+    release = asyncio.Event()
+
+    async def complete(outcomes: Sequence[Outcome], *, now: datetime | None = None) -> list[bool]:
+        sizes.append(len(outcomes))
+        if len(sizes) == 1:
+            await release.wait()
+        return await complete_many(outcomes, now=now)
+
+    backend.job_complete_many = complete  # type: ignore[method-assign]
+    return sizes, release
+
+
 async def _gathering(
-    backend: Backend, jobs: list[ClaimedJob], gather: float
-) -> tuple[Completer, list[Outcome], asyncio.Task[None]]:
-    """A running completer that has written the first job's outcome (written at once:
-    nothing came before it, however long ``gather`` is)."""
+    backend: Backend, jobs: list[ClaimedJob], gather: float, *, meanwhile: int = 0
+) -> tuple[Completer, list[Outcome], asyncio.Task[None], list[int]]:
+    """A running completer that has written the first job's outcome (sent at once:
+    nothing came before it, however long ``gather`` is), with the next ``meanwhile``
+    jobs' outcomes submitted while that write was in flight; and the batch sizes."""
+    sizes, release = recording(backend)
     stored: list[Outcome] = []
     completer = Completer(
         backend, StoreHealth("w", backend), on_applied=stored.extend, gather=gather
@@ -168,21 +187,27 @@ async def _gathering(
     writing = asyncio.create_task(completer.run())
     completer.submit(done(jobs[0]), attempt=1)
 
+    async def sent() -> list[int]:
+        return sizes
+
+    await eventually(sent, lambda batches: batches == [1], what="the first outcome sent")
+    for job in jobs[1 : 1 + meanwhile]:
+        completer.submit(done(job), attempt=1)
+    release.set()
+
     async def written() -> int:
         return len(stored)
 
-    await eventually(written, lambda count: count == 1, what="the first outcome written")
-    return completer, stored, writing
+    # A completer that wrote on at once would have sent the next batch in the same step.
+    await eventually(written, lambda count: count >= 1, what="the first outcome written")
+    return completer, stored, writing, sizes
 
 
 async def test_outcomes_that_keep_coming_are_written_together(backend: Backend) -> None:
     jobs = await claimed(backend, 4)
-    sizes = refusing(backend, lambda o: False)  # refuses nothing: records the batches
-    completer, stored, writing = await _gathering(backend, jobs, gather=60.0)
-    for job in jobs[1:]:  # arriving a few ms apart, as a busy worker's outcomes do
-        completer.submit(done(job), attempt=1)
-        await asyncio.sleep(0.01)
-    assert sizes == [1], "the later ones wait for more"
+    completer, stored, writing, sizes = await _gathering(backend, jobs, gather=60.0, meanwhile=2)
+    assert sizes == [1], "the outcomes that came meanwhile wait for more"
+    completer.submit(done(jobs[3]), attempt=1)
     assert await completer.close(timeout=DEADLINE) == [], "closing ends the wait"
     await writing
     assert sizes == [1, 3]
@@ -194,8 +219,7 @@ async def test_a_full_batch_is_written_without_waiting(
 ) -> None:
     monkeypatch.setattr(completer_module, "BATCH_MAX", 3)
     jobs = await claimed(backend, 4)
-    sizes = refusing(backend, lambda o: False)
-    completer, stored, writing = await _gathering(backend, jobs, gather=60.0)
+    completer, stored, writing, sizes = await _gathering(backend, jobs, gather=60.0)
     for job in jobs[1:]:
         completer.submit(done(job), attempt=1)
 
