@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -77,7 +78,7 @@ class Completer:
         self._empty.set()
         self._closing = False
         self._last_write = -math.inf
-        """When the last write ended (event loop clock)."""
+        """When the last write ended (``time.monotonic``)."""
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -112,13 +113,13 @@ class Completer:
                 self._health.failed(_LOOP, f"storing {len(self._queue)} outcome(s)", exc)
                 await asyncio.sleep(delay.next())
                 continue
-            self._last_write = asyncio.get_running_loop().time()
+            self._last_write = time.monotonic()
             delay.reset()
             self._health.ok(_LOOP)
 
     async def _gather_more(self) -> None:
         """While outcomes keep coming, wait until ``gather`` after the last write."""
-        wait = self._last_write + self._gather - asyncio.get_running_loop().time()
+        wait = self._last_write + self._gather - time.monotonic()
         if wait <= 0 or self._closing or len(self._queue) >= BATCH_MAX:
             return
         self._hurry.clear()

@@ -125,17 +125,12 @@ class Statements:
         """Query ``name``, which picks waiting jobs (``pick_waiting``), for at most
         ``limit`` jobs from each of ``queues`` in turn (``%(queues)s``, without repeats)
         or from every queue, narrowed by the named conditions ``where``."""
-        if queues is None:
-            return self.compose(
-                name, rows={"pick_limit": limit}, scope=["every_queue"], where=where, **slots
-            )
-        return self.compose(
-            name,
-            rows={"pick_limit": limit, "queue_limit": len(queues)},
-            scope=["each_named_queue"],
-            where=["in_named_queue", *where],
-            **slots,
-        )
+        rows = {"pick_limit": limit}
+        scope, conditions = ["every_queue"], list(where)
+        if queues is not None:
+            rows["queue_limit"] = len(queues)
+            scope, conditions = ["each_named_queue"], ["in_named_queue", *where]
+        return self.compose(name, rows=rows, scope=scope, where=conditions, **slots)
 
     def filtered(
         self, name: str, job_filter: JobFilter, *, before_id: int | None = None
