@@ -19,6 +19,7 @@ from workhorse.backends.base import (
     JobEvent,
     Lease,
     Outcome,
+    ReclaimedJob,
     RunTimeCount,
 )
 from workhorse.backends.memory import MemoryBackend
@@ -219,3 +220,27 @@ async def test_the_meter_counts_starts_outcomes_and_run_times() -> None:
         ("send", 0.25, 2, 0.5),
     ]
     assert len(flushes) == 4
+
+
+async def test_a_reclaim_reported_after_the_job_was_claimed_back_keeps_its_new_start() -> None:
+    # The reclaim commits, this worker claims the requeued job back and runs it, and only
+    # then does the maintenance loop report the reclaim: the new attempt's end counts.
+    tally = Tally()
+    running = RunningJobs(capacity=2)
+    meter = AttemptMeter(tally, lambda: None, running=running, pending=list)
+    job = _job(1, MAIL)
+    meter.started([job])
+    runner = JobRunner(Workhorse("memory://"))
+    running.add(RunningJob(job=job, ctx=runner.context_for(job), renewed_at=0.0))
+    meter.reclaimed([ReclaimedJob(1, JobState.QUEUED, MAIL.queue, MAIL.task, MAIL.tenant)])
+    running.remove(running.jobs[1])
+    meter.ended([_outcome(job, JobState.COMPLETED)])
+    batch = tally.take()
+    assert batch is not None
+    counted = {(c.event, c.task): c.count for c in batch.counts()}
+    assert counted == {
+        (JobEvent.STARTED, "send"): 1,
+        (JobEvent.RETRIED, "send"): 1,
+        (JobEvent.COMPLETED, "send"): 1,
+    }
+    assert len(meter) == 0

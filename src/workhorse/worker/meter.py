@@ -84,8 +84,15 @@ class AttemptMeter:
     def reclaimed(self, jobs: Sequence[ReclaimedJob]) -> None:
         """Count the end of the attempts that the reclaim found lost (any worker's)."""
         ended: dict[JobEvent, list[JobKey]] = {}
+        live = self._live()
         for job in jobs:
-            self._started.pop(job.id, None)  # this worker's own, whose outcome is refused
+            # This worker's own lost attempt, whose outcome will be refused: forget its
+            # start. Not while the job runs here or waits for its outcome, though: that
+            # is the attempt that claimed it back after the reclaim committed (this call
+            # may come later than the claim), and its end is still to count; a lost
+            # attempt still running is forgotten once it ends (_forget_silent_attempts).
+            if job.id not in live:
+                self._started.pop(job.id, None)
             event = _RECLAIMED_EVENTS.get(job.state)
             if event is not None:
                 ended.setdefault(event, []).append(JobKey(job.queue, job.task, job.tenant))
@@ -99,6 +106,11 @@ class AttemptMeter:
         # neither running nor waiting for its outcome to be stored is such a one.
         if len(self._started) <= len(self._running):
             return
-        live = set(self._running.jobs) | {lease.job_id for lease in self._pending()}
+        live = self._live()
         for job_id in [job_id for job_id in self._started if job_id not in live]:
             del self._started[job_id]
+
+    def _live(self) -> set[int]:
+        """Jobs whose attempt here may still end with an outcome: running, or waiting
+        for their outcome to be stored."""
+        return set(self._running.jobs) | {lease.job_id for lease in self._pending()}
