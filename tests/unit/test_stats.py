@@ -26,7 +26,7 @@ from workhorse.backends.memory import MemoryBackend
 from workhorse.errors import BackendUnavailableError
 from workhorse.jobs import JobState
 from workhorse.stats.flusher import Flusher
-from workhorse.stats.tally import RUN_TIME_BUCKETS, JobKey, Tally, bucket_bound
+from workhorse.stats.tally import RUN_TIME_BUCKETS, JobKey, StatsBatch, Tally, bucket_bound
 from workhorse.worker.executor import JobRunner
 from workhorse.worker.meter import AttemptMeter
 from workhorse.worker.running import RunningJob, RunningJobs
@@ -174,6 +174,18 @@ def _job(job_id: int, key: JobKey) -> ClaimedJob:
     )
 
 
+def _taken(tally: Tally) -> StatsBatch:
+    """What ``tally`` counted (something must be there)."""
+    batch = tally.take()
+    assert batch is not None
+    return batch
+
+
+def _events(batch: StatsBatch) -> dict[tuple[JobEvent, str], int]:
+    """The counts of ``batch`` by event and task."""
+    return {(c.event, c.task): c.count for c in batch.counts()}
+
+
 def _outcome(job: ClaimedJob, state: JobState) -> Outcome:
     return Outcome(job_id=job.id, lease_token=job.lease_token, state=state)
 
@@ -205,10 +217,8 @@ async def test_the_meter_counts_starts_outcomes_and_run_times() -> None:
     assert len(meter) == 1, "the lost attempt's start is forgotten, the pending one kept"
     meter.ended([_outcome(jobs[3], JobState.FAILED)])
     assert len(meter) == 0
-    batch = tally.take()
-    assert batch is not None
-    counted = {(c.event, c.task): c.count for c in batch.counts()}
-    assert counted == {
+    batch = _taken(tally)
+    assert _events(batch) == {
         (JobEvent.STARTED, "send"): 2,
         (JobEvent.STARTED, "report"): 2,
         (JobEvent.COMPLETED, "send"): 1,
@@ -235,10 +245,7 @@ async def test_a_reclaim_reported_after_the_job_was_claimed_back_keeps_its_new_s
     meter.reclaimed([ReclaimedJob(1, JobState.QUEUED, MAIL.queue, MAIL.task, MAIL.tenant)])
     running.remove(running.jobs[1])
     meter.ended([_outcome(job, JobState.COMPLETED)])
-    batch = tally.take()
-    assert batch is not None
-    counted = {(c.event, c.task): c.count for c in batch.counts()}
-    assert counted == {
+    assert _events(_taken(tally)) == {
         (JobEvent.STARTED, "send"): 1,
         (JobEvent.RETRIED, "send"): 1,
         (JobEvent.COMPLETED, "send"): 1,
