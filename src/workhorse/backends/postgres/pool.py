@@ -229,15 +229,20 @@ class Pool:
         pool = await self._current()
         pid: int | None = None
         try:
-            async with pool.connection() as conn:
-                self._busy[pool] += 1
-                try:
-                    pid = conn.info.backend_pid
-                    return await work(conn)
-                finally:
-                    self._busy[pool] -= 1
-                    if not self._busy[pool]:
-                        del self._busy[pool]
+            # getconn/putconn rather than pool.connection(): that context also enters the
+            # connection's own, whose exit commits (a no-op on these autocommit
+            # connections, but a lock and a wait each time), and its generator costs as
+            # much again. putconn rolls back whatever work left open.
+            conn = await pool.getconn()
+            self._busy[pool] += 1
+            try:
+                pid = conn.pgconn.backend_pid
+                return await work(conn)
+            finally:
+                self._busy[pool] -= 1
+                if not self._busy[pool]:
+                    del self._busy[pool]
+                await pool.putconn(conn)
         except PoolTimeout as exc:
             if self._busy[pool] >= pool.max_size:
                 raise self._exhausted(pool) from exc

@@ -41,7 +41,7 @@ class AsyncConnSession:
     async def fetch(self, query: str, params: Mapping[str, Any]) -> list[DictRow]:
         async with self.conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query, params)
-            return await cur.fetchall() if cur.description is not None else []
+            return await cur.fetchall() if _has_rows(cur) else []
 
     async def copy(self, statement: str, rows: Iterable[Row]) -> None:
         async with self.conn.cursor() as cur, cur.copy(statement) as copy:
@@ -70,7 +70,7 @@ class ThreadedConnSession:
     def _fetch(self, query: str, params: Mapping[str, Any]) -> list[DictRow]:
         with self.conn.cursor(row_factory=dict_row) as cur:
             cur.execute(query, params)
-            return cur.fetchall() if cur.description is not None else []
+            return cur.fetchall() if _has_rows(cur) else []
 
     async def copy(self, statement: str, rows: Iterable[Row]) -> None:
         await asyncio.to_thread(self._copy, statement, rows)
@@ -92,6 +92,14 @@ class ThreadedConnSession:
             await asyncio.to_thread(self.conn.execute, "ROLLBACK")
             raise
         await asyncio.to_thread(self.conn.execute, "COMMIT")
+
+
+def _has_rows(cur: psycopg.AsyncCursor[Any] | psycopg.Cursor[Any]) -> bool:
+    # Whether the statement returned rows (a SELECT, a RETURNING), which fetchall
+    # requires. cur.description would say the same, at the price of building a Column
+    # object per column on every call.
+    result = cur.pgresult
+    return result is not None and result.status == pq.ExecStatus.TUPLES_OK
 
 
 def _in_transaction(conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any]) -> bool:
