@@ -320,6 +320,9 @@ class Workhorse:
         if shared is not None:
             return shared
         loop = asyncio.get_running_loop()
+        opened = self._backends.get(loop)  # the usual case, without the lock and shield
+        if opened is not None and opened.done() and not opened.cancelled():
+            return opened.result()
         with self._lock:
             future = self._backends.get(loop)
             if future is None:
