@@ -16,5 +16,10 @@ class HueySqlite(HueySystem):
     module = __name__
     huey_tasks = TASKS
 
+    def settings(self, concurrency: int) -> str:
+        # SqliteHuey sets no synchronous level unless given fsync=: SQLite's default,
+        # FULL, fsyncs every enqueue's commit, as workhorse's default store does.
+        return f"{super().settings(concurrency)}, WAL, synchronous=FULL (SQLite's default)"
+
 
 SYSTEM = HueySqlite
