@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from workhorse.backends.base import JobFilter, NewJob
-from workhorse.backends.sqlite import SQLiteBackend, inline
+from workhorse.backends.sqlite import SQLiteBackend, group_commit, inline
 from workhorse.errors import BackendUnavailableError, SerializationError
 
 
@@ -60,6 +60,20 @@ async def test_a_lone_enqueue_commits_before_the_loop_runs_anything_else(
         enqueue.send(None)
     (job,) = finished.value.value
     assert await store.job_get(job_id=job.id) is not None
+
+
+async def test_lone_enqueues_in_a_row_hand_the_loop_its_turn_once_per_turn_interval(
+    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass of the loop per write would cost each enqueue a poll of the loop's sockets:
+    within ``TURN_EVERY`` of the last turn, an inline enqueue returns without one."""
+    monkeypatch.setattr(group_commit, "TURN_EVERY", 3600.0)
+    await store.job_insert_many([NewJob(task="t")])  # the first one hands the loop its turn
+    for _ in range(3):
+        enqueue = store.job_insert_many([NewJob(task="t")])
+        with pytest.raises(StopIteration):
+            enqueue.send(None)  # finished without suspending
+    assert await store.job_count(filter=JobFilter()) == 4
 
 
 async def test_a_loop_of_lone_enqueues_lets_the_loop_run_its_timers(

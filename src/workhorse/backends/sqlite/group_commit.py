@@ -15,8 +15,9 @@ Small durable writes (enqueues) may be committed on their own event loop's threa
 instead (see ``inline``), still grouped: the first one of a loop iteration schedules a
 commit at the end of that iteration, and every inline write submitted meanwhile (fifty
 tasks enqueuing at once) shares it. A write submitted when nothing else waits to run in
-its loop iteration has nobody to share with: it commits at once, then yields to the loop.
-A single caller pays no thread hop and no wait for a group; many pay one fsync. When the
+its loop iteration has nobody to share with: it commits at once (and a run of such
+writes lets the loop run its other callbacks every millisecond). A single caller pays
+no thread hop and no wait for a group; many pay one fsync. When the
 database is busy, the group goes to the connection thread instead. A claim (a write
 behind a probe, without an fsync) takes the same shortcut when nothing else is ready to
 run: an idle worker's claim, the one that a job's pickup latency waits for, crosses no
@@ -38,6 +39,10 @@ from workhorse.backends.sqlite.failures import is_busy, translate
 from workhorse.backends.sqlite.inline import GaveWay, InlineWriter
 
 T = TypeVar("T")
+
+TURN_EVERY = 0.001
+"""Seconds a run of inline writes may hold its event loop before letting it run its
+other callbacks (an idle asyncio loop polls its sockets in whole milliseconds too)."""
 
 Probe = tuple[str, dict[str, Any]]
 """A read (SQL and parameters) that must find a row for a write to be worth its lock."""
@@ -79,6 +84,9 @@ class WriteQueue:
         self._pending: list[_Write] = []
         self._scheduled = False
         self._inline_pending: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
+        self._turns = threading.local()
+        """``due``: when the loop of this thread is next given its turn after an inline
+        write (see :meth:`_take_turns`)."""
 
     async def submit(
         self,
@@ -98,9 +106,7 @@ class WriteQueue:
         inline = inline and not self._scheduled
         # Nothing else about to run in this loop iteration (not even the commit of a
         # group forming in it): no write can join this one, so commit it now rather
-        # than at the end of the iteration. Then give the loop its turn, as any write
-        # does: a loop of enqueues must not starve its timers and sockets (a worker's
-        # heartbeats, a server's requests).
+        # than at the end of the iteration.
         if inline and _nothing_else_ready(loop):
             try:
                 result = self._write_inline(fn, probe, durable=durable)
@@ -109,7 +115,7 @@ class WriteQueue:
             except BaseException as exc:
                 raise translate(exc, self._thread.path)  # noqa: B904 (translate sets the cause)
             else:
-                await asyncio.sleep(0)
+                await self._take_turns(loop)
                 return result
         future: asyncio.Future[T | None] = loop.create_future()
         write = _Write(fn, probe, durable, future, loop)
@@ -118,6 +124,16 @@ class WriteQueue:
         else:
             self._send([write])
         return await future
+
+    async def _take_turns(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Give ``loop`` its turn if inline writes have held it for ``TURN_EVERY``: a
+        loop of enqueues must not starve its timers and sockets (a worker's heartbeats,
+        a server's requests), but a turn per write would cost each write a pass of
+        the loop (a poll of its sockets), which is a tenth of an enqueue."""
+        now = loop.time()
+        if now >= getattr(self._turns, "due", 0.0):
+            await asyncio.sleep(0)
+            self._turns.due = now + TURN_EVERY
 
     def _write_inline(
         self, fn: Callable[[sqlite3.Connection], T], probe: Probe | None, *, durable: bool
