@@ -15,9 +15,9 @@ Small durable writes (enqueues) may be committed on their own event loop's threa
 instead (see ``inline``), still grouped: the first one of a loop iteration schedules a
 commit at the end of that iteration, and every inline write submitted meanwhile (fifty
 tasks enqueuing at once) shares it. A write submitted when nothing else waits to run in
-its loop iteration has nobody to share with: it commits at once (and a run of such
-writes lets the loop run its other callbacks every millisecond). A single caller pays
-no thread hop and no wait for a group; many pay one fsync. When the
+its loop iteration has nobody to share with: it commits at once (and such writes let
+the loop run its other callbacks after every millisecond they held it). A single
+caller pays no thread hop and no wait for a group; many pay one fsync. When the
 database is busy, the group goes to the connection thread instead. A claim (a write
 behind a probe, without an fsync) takes the same shortcut when nothing else is ready to
 run: an idle worker's claim, the one that a job's pickup latency waits for, crosses no
@@ -41,7 +41,7 @@ from workhorse.backends.sqlite.inline import GaveWay, InlineWriter
 T = TypeVar("T")
 
 TURN_EVERY = 0.001
-"""Seconds a run of inline writes may hold its event loop before letting it run its
+"""Seconds inline writes may hold their event loop, in all, before letting it run its
 other callbacks (an idle asyncio loop polls its sockets in whole milliseconds too)."""
 
 Probe = tuple[str, dict[str, Any]]
@@ -85,8 +85,8 @@ class WriteQueue:
         self._scheduled = False
         self._inline_pending: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
         self._turns = threading.local()
-        """``due``: when the loop of this thread is next given its turn after an inline
-        write (see :meth:`_take_turns`)."""
+        """``held``: seconds the inline writes on this thread's loop have held it since
+        they last gave it its turn (see :meth:`_take_turns`)."""
 
     async def submit(
         self,
@@ -108,6 +108,7 @@ class WriteQueue:
         # group forming in it): no write can join this one, so commit it now rather
         # than at the end of the iteration.
         if inline and _nothing_else_ready(loop):
+            started = loop.time()
             try:
                 result = self._write_inline(fn, probe, durable=durable)
             except GaveWay:
@@ -115,7 +116,7 @@ class WriteQueue:
             except BaseException as exc:
                 raise translate(exc, self._thread.path)  # noqa: B904 (translate sets the cause)
             else:
-                await self._take_turns(loop)
+                await self._take_turns(loop.time() - started)
                 return result
         future: asyncio.Future[T | None] = loop.create_future()
         write = _Write(fn, probe, durable, future, loop)
@@ -125,15 +126,17 @@ class WriteQueue:
             self._send([write])
         return await future
 
-    async def _take_turns(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Give ``loop`` its turn if inline writes have held it for ``TURN_EVERY``: a
-        loop of enqueues must not starve its timers and sockets (a worker's heartbeats,
-        a server's requests), but a turn per write would cost each write a pass of
-        the loop (a poll of its sockets), which is a tenth of an enqueue."""
-        now = loop.time()
-        if now >= getattr(self._turns, "due", 0.0):
+    async def _take_turns(self, held: float) -> None:
+        """Give the loop its turn once inline writes on it have held it for
+        ``TURN_EVERY`` (``held``: this write's share): a loop of enqueues must not
+        starve its timers and sockets (a worker's heartbeats, a server's requests), but
+        a turn per write would cost each write a pass of the loop (a poll of its
+        sockets): a tenth of an enqueue, a sixth after an idle spell."""
+        held += getattr(self._turns, "held", 0.0)
+        if held >= TURN_EVERY:
+            held = 0.0
             await asyncio.sleep(0)
-            self._turns.due = now + TURN_EVERY
+        self._turns.held = held
 
     def _write_inline(
         self, fn: Callable[[sqlite3.Connection], T], probe: Probe | None, *, durable: bool
