@@ -42,6 +42,30 @@ async def test_insert_a_large_batch(backend: Backend, now: datetime) -> None:
     assert (await get(backend, ids[737])).args == [737]
 
 
+async def test_an_id_is_never_handed_out_again(backend: Backend, now: datetime) -> None:
+    """Not even after the newest jobs were deleted, and whatever inserts next (one job,
+    a batch longer than one statement, a job with a unique key): a client holding an old
+    id can never read somebody else's job."""
+    first = await insert_one(backend, now=now)
+    newest = await final_job(backend, now=now, state=JobState.CANCELLED)
+    assert await backend.job_delete(job_id=newest)
+    alone = await insert_one(backend, now=now)
+    assert alone > newest
+
+    await backend.job_cancel(job_id=first)
+    await backend.job_cancel(job_id=alone)
+    assert await backend.job_purge(filter=JobFilter()) == 2  # the table is empty
+    batch = await insert(backend, *(new_job() for _ in range(123)), now=now)
+    assert batch[0] > alone
+    assert batch == list(range(batch[0], batch[0] + 123)), "consecutive, in order"
+
+    for job_id in batch:
+        await backend.job_cancel(job_id=job_id)
+    assert await backend.job_purge(filter=JobFilter()) == 123
+    keyed = await insert_one(backend, now=now, unique_key="k")
+    assert keyed > batch[-1]
+
+
 async def test_insert_empty_batch(backend: Backend, now: datetime) -> None:
     assert await backend.job_insert_many([], now=now) == []
     assert await backend.job_count(filter=JobFilter()) == 0

@@ -69,18 +69,20 @@ def insert(conn: sqlite3.Connection, batch: InsertBatch) -> list[InsertedJob]:
 
 def _insert_run(conn: sqlite3.Connection, rows: list[InsertParams]) -> int:
     """Insert ``rows``; the id of the last one."""
+    # The first takes the next id (see job_insert); SQLite numbers the others on from it.
+    last_id = conn.execute(QUERIES["job_insert"], rows[0]).lastrowid
+    assert last_id is not None
     if len(rows) == 1:  # the usual enqueue: one statement, which knows its row's id
-        last_id = conn.execute(QUERIES["job_insert"], rows[0]).lastrowid
-        assert last_id is not None
         return last_id
     # Multi-row VALUES statements take about half the time of one statement per row.
-    whole = len(rows) - len(rows) % INSERT_CHUNK
+    rest = rows[1:]
+    whole = len(rest) - len(rest) % INSERT_CHUNK
     if whole:
         sql = insert_rows_sql(INSERT_CHUNK)
         for start in range(0, whole, INSERT_CHUNK):
-            conn.execute(sql, tuple(chain.from_iterable(rows[start : start + INSERT_CHUNK])))
-    if whole < len(rows):
-        conn.executemany(QUERIES["job_insert"], rows[whole:])
+            conn.execute(sql, tuple(chain.from_iterable(rest[start : start + INSERT_CHUNK])))
+    if whole < len(rest):
+        conn.executemany(QUERIES["job_insert_next"], rest[whole:])
     (last_id,) = conn.execute(QUERIES["last_insert_id"]).fetchone()
     return int(last_id)
 

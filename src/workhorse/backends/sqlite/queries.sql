@@ -4,8 +4,17 @@
 -- query its comment names.
 
 -- name: job_insert
--- Positional, the hot path: statements.insert_rows_sql repeats the VALUES row for
--- multi-row inserts. The column list gives the order.
+-- Positional, the hot path; the column list gives the order. Every insert of a job
+-- takes its id from workhorse_next_job_id, so that no id is ever handed out twice.
+INSERT INTO workhorse_jobs (
+    id, task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
+    tenant, labels, unique_key, parent_id, meta, created_at
+) VALUES ((SELECT id FROM workhorse_next_job_id), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: job_insert_next
+-- job_insert for the jobs that follow one job_insert inserted in the same transaction:
+-- SQLite numbers them on from the largest id present. statements.insert_rows_sql repeats
+-- its VALUES row for multi-row inserts.
 INSERT INTO workhorse_jobs (
     task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
     tenant, labels, unique_key, parent_id, meta, created_at
@@ -14,9 +23,9 @@ INSERT INTO workhorse_jobs (
 -- name: job_insert_unique
 -- job_insert's columns, then unique_states (the bits of the states that hold the key).
 INSERT INTO workhorse_jobs (
-    task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
+    id, task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
     tenant, labels, unique_key, parent_id, meta, created_at, unique_states
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+) VALUES ((SELECT id FROM workhorse_next_job_id), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 RETURNING id
 
@@ -570,10 +579,13 @@ RETURNING id
 -- name: workflow_part_insert
 -- job_insert's columns, then the part's own.
 INSERT INTO workhorse_jobs (
-    task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
+    id, task, queue, state, priority, args, kwargs, run_at, max_attempts, timeout,
     tenant, labels, unique_key, parent_id, meta, created_at,
     workflow_id, has_dependents, error_type, error_message, finished_at, expires_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+) VALUES (
+    (SELECT id FROM workhorse_next_job_id),
+    ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+)
 RETURNING id
 
 -- name: workflow_expiry

@@ -94,10 +94,10 @@ INSERT_CHUNK = 50
 
 @lru_cache(maxsize=4)
 def insert_rows_sql(count: int) -> str:
-    """job_insert with ``count`` rows of values."""
-    head, values, row = QUERIES["job_insert"].rpartition("VALUES")
+    """job_insert_next with ``count`` rows of values."""
+    head, values, row = QUERIES["job_insert_next"].rpartition("VALUES")
     if not values:
-        raise KeyError("job_insert has no VALUES list")
+        raise KeyError("job_insert_next has no VALUES list")
     return f"{head}VALUES {', '.join([row.strip()] * count)}"
 
 
