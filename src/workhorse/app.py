@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
@@ -402,14 +402,20 @@ class Workhorse:
         ``connection`` (PostgreSQL) joins the caller's open transaction: a psycopg
         connection or a SQLAlchemy session; the jobs exist if and only if it commits.
         """
-        if not specs:
+        return await self._enqueue([spec.to_new_job() for spec in specs], connection)
+
+    async def _enqueue(self, rows: list[NewJob], connection: Any) -> list[Job[Any]]:
+        """Store ``rows`` in one atomic write; their handles (what every enqueue ends in:
+        a task's ``enqueue`` calls it with its one row, without a ``JobSpec``)."""
+        if not rows:
             return []
-        rows = [spec.to_new_job() for spec in specs]
-        store = await self.backend()
+        store = self._shared_backend
+        if store is None:
+            store = await self.backend()
         inserted = await store.job_insert_many(rows, connection=connection)
         jobs: list[Job[Any]] = [
-            Job(self, row.id, spec.task.name, row.created)
-            for row, spec in zip(inserted, specs, strict=True)
+            Job(self, row.id, new.task, row.created)
+            for new, row in zip(rows, inserted, strict=True)
         ]
         if self.is_eager:
             from workhorse.eager import run_eagerly
@@ -420,7 +426,7 @@ class Workhorse:
                 [new for new, row in zip(rows, inserted, strict=True) if row.created]
             )
             if connection is None:
-                self._wake_local({row.queue for row in rows})
+                self._wake_local(row.queue for row in rows)
         return jobs
 
     async def enqueue(
@@ -510,7 +516,7 @@ class Workhorse:
         record = await (await self.backend()).job_retry(job_id=job_id, tenant=tenant)
         if record is None:
             raise JobNotFoundError(f"job {job_id} not found")
-        self._wake_local({record.queue})
+        self._wake_local([record.queue])
         return record
 
     async def queue_stats(self, *, tenant: str | None = None) -> list[QueueStats]:
@@ -590,11 +596,14 @@ class Workhorse:
 
         return remove
 
-    def _wake_local(self, queues: set[str]) -> None:
+    def _wake_local(self, queues: Iterable[str]) -> None:
+        if not self._wakers:  # no worker in this process (a racing one claims at start)
+            return
         with self._lock:
             wakers = list(self._wakers)
+        distinct = set(queues)
         for wake in wakers:
-            for queue in queues:
+            for queue in distinct:
                 wake(queue)
 
     def _count_enqueued(self, jobs: Sequence[NewJob]) -> None:

@@ -99,10 +99,9 @@ class _Enqueuer(Generic[P, R]):
         """Store a job that runs this task with these arguments; return its handle.
 
         Raises ``SerializationError`` (nothing stored) if an argument is not JSON."""
-        jobs = await self._task.app.enqueue_many(
-            [self.call(*args, **kwargs)], connection=self._connection
-        )
-        return jobs[0]
+        task = self._task
+        row = task._new_job(args, kwargs, self._options)
+        return (await task.app._enqueue([row], self._connection))[0]
 
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Blocking version of :meth:`enqueue`, for sync code."""
@@ -198,6 +197,8 @@ class Task(_Enqueuer[P, R]):
         self.fn = fn
         self.app = app
         self.name = name or f"{fn.__module__}.{fn.__qualname__}"
+        self._arguments = f"arguments of task {self.name!r}"
+        """What a serialization error calls its jobs' arguments."""
         self.queue = queue
         self.priority = priority
         if isinstance(retry, int):
@@ -258,20 +259,21 @@ class Task(_Enqueuer[P, R]):
     def _new_job(
         self, args: tuple[Any, ...], kwargs: Mapping[str, Any], options: EnqueueOptions
     ) -> NewJob:
-        what = f"arguments of task {self.name!r}"
         rule = options.unique or self.unique_rule
         unique = unique_fields(self.name, rule, options.unique_key, args, kwargs)
-        labels = {**self.labels, **(options.labels or {})}
+        labels = {**self.labels, **options.labels} if options.labels else dict(self.labels)
         for key, value in labels.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise TypeError(f"task {self.name!r}: labels must map str to str")
         run_at = options.run_at
         if run_at is not None and run_at.tzinfo is None:
             raise ValueError(f"task {self.name!r}: run_at must be timezone-aware")
+        # The JSON encoder takes a tuple as an array and any dict as an object: no copies.
+        plain = kwargs if type(kwargs) is dict else dict(kwargs)
         return NewJob(
             task=self.name,
-            args=serialization.dumps(list(args), what=what),
-            kwargs=serialization.dumps(dict(kwargs), what=what),
+            args=serialization.dumps(args, what=self._arguments),
+            kwargs=serialization.dumps(plain, what=self._arguments),
             queue=options.queue or self.queue,
             priority=self.priority if options.priority is None else options.priority,
             max_attempts=options.max_attempts or self.retry.max_attempts,

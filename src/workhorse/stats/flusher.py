@@ -49,6 +49,8 @@ class Flusher:
         """Make sure a flush follows within the interval on the running loop; one
         already due takes the new counts along."""
         loop = asyncio.get_running_loop()
+        if loop in self._due:  # the usual case; only this loop adds or drops its entry
+            return
         with self._lock:
             if loop not in self._due:
                 self._due[loop] = loop.call_later(self.interval, self._start, loop)

@@ -162,7 +162,7 @@ class Workflow:
         else:
             app._count_enqueued([part.job for part in new.parts])
             if connection is None:
-                app._wake_local({part.job.queue for part in new.parts})
+                app._wake_local(part.job.queue for part in new.parts)
         return WorkflowHandle(app, inserted.id, jobs, shape=self._result_shape)
 
     enqueue_sync = sync_twin(enqueue)

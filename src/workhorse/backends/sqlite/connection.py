@@ -15,7 +15,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -108,13 +108,13 @@ class Database:
         """Run the read ``fn(conn)`` (autocommit statements) on the connection's thread."""
         return await self.call(lambda: self.read_now(fn))
 
-    async def write(
+    def write(
         self,
         fn: Callable[[sqlite3.Connection], T],
         *,
         durable: bool = True,
         inline: bool = False,
-    ) -> T:
+    ) -> Coroutine[Any, Any, T]:
         """Run ``fn(conn)`` in a ``BEGIN IMMEDIATE`` transaction, retried while locked,
         shared with the writes that arrive meanwhile (group commit, one savepoint each).
 
@@ -122,8 +122,10 @@ class Database:
         takes it: alone in its transaction, it commits without an fsync. ``inline=True``
         (a small durable write) is committed on the calling thread, grouped with the
         inline writes of the same loop iteration, when the database is free at once
-        (see ``group_commit`` and ``inline``)."""
-        return cast(T, await self._writes.submit(fn, None, durable=durable, inline=inline))
+        (see ``group_commit`` and ``inline``). The write's own coroutine, not one
+        around it: an enqueue's path is short."""
+        write = self._writes.submit(fn, None, durable=durable, inline=inline)
+        return cast("Coroutine[Any, Any, T]", write)
 
     async def write_if(
         self,

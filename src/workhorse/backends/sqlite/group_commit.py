@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ class WriteQueue:
         self._inline_pending: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
         self._turns = threading.local()
         """``held``: seconds the inline writes on this thread's loop have held it since
-        they last gave it its turn (see :meth:`_take_turns`)."""
+        they last gave it its turn (see :meth:`_turn_due`)."""
 
     async def submit(
         self,
@@ -108,7 +109,7 @@ class WriteQueue:
         # group forming in it): no write can join this one, so commit it now rather
         # than at the end of the iteration.
         if inline and _nothing_else_ready(loop):
-            started = loop.time()
+            started = time.perf_counter()
             try:
                 result = self._write_inline(fn, probe, durable=durable)
             except GaveWay:
@@ -116,7 +117,8 @@ class WriteQueue:
             except BaseException as exc:
                 raise translate(exc, self._thread.path)  # noqa: B904 (translate sets the cause)
             else:
-                await self._take_turns(loop.time() - started)
+                if self._turn_due(time.perf_counter() - started):
+                    await asyncio.sleep(0)
                 return result
         future: asyncio.Future[T | None] = loop.create_future()
         write = _Write(fn, probe, durable, future, loop)
@@ -126,17 +128,17 @@ class WriteQueue:
             self._send([write])
         return await future
 
-    async def _take_turns(self, held: float) -> None:
-        """Give the loop its turn once inline writes on it have held it for
-        ``TURN_EVERY`` (``held``: this write's share): a loop of enqueues must not
-        starve its timers and sockets (a worker's heartbeats, a server's requests), but
-        a turn per write would cost each write a pass of the loop (a poll of its
-        sockets): a tenth of an enqueue, a sixth after an idle spell."""
+    def _turn_due(self, held: float) -> bool:
+        """Whether to give the loop its turn now that an inline write held it ``held``
+        seconds: once inline writes on it have held it for ``TURN_EVERY``. A loop of
+        enqueues must not starve its timers and sockets (a worker's heartbeats, a
+        server's requests), but a turn per write would cost each write a pass of the
+        loop (a poll of its sockets): a tenth of an enqueue, a sixth after an idle
+        spell."""
         held += getattr(self._turns, "held", 0.0)
-        if held >= TURN_EVERY:
-            held = 0.0
-            await asyncio.sleep(0)
-        self._turns.held = held
+        due = held >= TURN_EVERY
+        self._turns.held = 0.0 if due else held
+        return due
 
     def _write_inline(
         self, fn: Callable[[sqlite3.Connection], T], probe: Probe | None, *, durable: bool
