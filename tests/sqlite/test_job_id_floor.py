@@ -10,8 +10,7 @@ from typing import Any
 
 from workhorse.backends.base import NewJob
 from workhorse.backends.sqlite import SQLiteBackend
-from workhorse.backends.sqlite.schema import MIGRATIONS, split_statements
-from workhorse.backends.sqlite.statements import QUERIES
+from workhorse.backends.sqlite.schema import apply_pending
 
 BEFORE = 7
 """The last schema version whose jobs table had AUTOINCREMENT."""
@@ -23,14 +22,7 @@ def _old_store(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA foreign_keys = ON")  # as every workhorse connection has it
-        for migration in MIGRATIONS:
-            if migration.version <= BEFORE:
-                for statement in split_statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    QUERIES["migration_record"],
-                    {"version": migration.version, "name": migration.name},
-                )
+        apply_pending(conn, until=BEFORE)
         for task, state in (("first", "queued"), ("second", "blocked"), ("third", "queued")):
             conn.execute(
                 "INSERT INTO workhorse_jobs (task, state, run_at, created_at, has_dependents)"

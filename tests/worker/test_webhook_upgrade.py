@@ -15,8 +15,7 @@ from conftest import PG_URL, backend_url
 from webhook_receiver import receiving
 from workhorse import JobState, Workhorse
 from workhorse.backends.postgres.statements import Statements
-from workhorse.backends.sqlite.schema import MIGRATIONS, split_statements
-from workhorse.backends.sqlite.statements import QUERIES
+from workhorse.backends.sqlite.schema import apply_pending
 from workhorse.webhooks.event import WEBHOOK_EVENT, WEBHOOK_FOR, WEBHOOK_URL
 
 from ._support import FAST, job_in_state
@@ -29,14 +28,7 @@ def _old_sqlite_store(path: Path, url: str) -> None:
     """A SQLite store at version 4 with one ended job whose delivery waits."""
     conn = sqlite3.connect(path)
     try:
-        for migration in MIGRATIONS:
-            if migration.version <= BEFORE:
-                for statement in split_statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    QUERIES["migration_record"],
-                    {"version": migration.version, "name": migration.name},
-                )
+        apply_pending(conn, until=BEFORE)
         conn.execute(
             "INSERT INTO workhorse_jobs (task, queue, state, run_at, tenant, meta, created_at)"
             " VALUES ('tests.report', 'default', 'running', 0, 'acme', ?, 0)",

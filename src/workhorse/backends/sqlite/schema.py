@@ -29,15 +29,16 @@ def migration_sql(*, after: int = 0) -> str:
     return "\n".join(parts)
 
 
-def apply_pending(conn: sqlite3.Connection) -> list[str]:
-    """Apply the migrations not yet recorded, inside the caller's write transaction
+def apply_pending(conn: sqlite3.Connection, *, until: int | None = None) -> list[str]:
+    """Apply the migrations not yet recorded (those numbered ``until`` at most, when
+    given: a store as an older release left it), inside the caller's write transaction
     (so concurrent migrators take turns); the labels of those applied."""
     applied: set[int] = set()
     if conn.execute(QUERIES["migration_table_exists"]).fetchone():
         applied = {row[0] for row in conn.execute(QUERIES["migration_versions"])}
     labels = []
     for migration in MIGRATIONS:
-        if migration.version in applied:
+        if migration.version in applied or (until is not None and migration.version > until):
             continue
         for statement in split_statements(migration.sql):
             conn.execute(statement)
