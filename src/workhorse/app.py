@@ -409,9 +409,7 @@ class Workhorse:
         a task's ``enqueue`` calls it with its one row, without a ``JobSpec``)."""
         if not rows:
             return []
-        store = self._shared_backend
-        if store is None:
-            store = await self.backend()
+        store = await self.backend()
         inserted = await store.job_insert_many(rows, connection=connection)
         jobs: list[Job[Any]] = [
             Job(self, row.id, new.task, row.created)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from workhorse.backends.base import JobFilter, NewJob
-from workhorse.backends.sqlite import SQLiteBackend, group_commit, inline
+from workhorse.backends.sqlite import SQLiteBackend, inline
 from workhorse.errors import BackendUnavailableError, SerializationError
 
 
@@ -51,7 +51,7 @@ async def test_a_lone_enqueue_commits_without_handing_the_loop_its_turn(
     """Nothing else is ready to run: no write could join it, so it commits at once; and
     until inline writes have held the loop for ``TURN_EVERY`` in all, it returns
     without a pass of the loop (which would cost a lone enqueue a tenth of its time)."""
-    monkeypatch.setattr(group_commit, "TURN_EVERY", 3600.0)
+    monkeypatch.setattr(inline, "TURN_EVERY", 3600.0)
     thread, caller = await _traces(store)
     loop = asyncio.get_running_loop()
     assert not loop._ready  # type: ignore[attr-defined]  # nothing else ready to run
@@ -67,7 +67,7 @@ async def test_a_lone_enqueue_commits_without_handing_the_loop_its_turn(
 async def test_inline_writes_hand_the_loop_its_turn_once_they_held_it_for_the_interval(
     store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(group_commit, "TURN_EVERY", 0.0)  # every write has held it enough
+    monkeypatch.setattr(inline, "TURN_EVERY", 0.0)  # every write has held it enough
     enqueue = store.job_insert_many([NewJob(task="t")])
     enqueue.send(None)  # suspended: the loop's turn
     with pytest.raises(StopIteration):

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -40,10 +39,6 @@ from workhorse.backends.sqlite.failures import is_busy, translate
 from workhorse.backends.sqlite.inline import GaveWay, InlineWriter
 
 T = TypeVar("T")
-
-TURN_EVERY = 0.001
-"""Seconds inline writes may hold their event loop, in all, before letting it run its
-other callbacks (an idle asyncio loop polls its sockets in whole milliseconds too)."""
 
 Probe = tuple[str, dict[str, Any]]
 """A read (SQL and parameters) that must find a row for a write to be worth its lock."""
@@ -85,9 +80,6 @@ class WriteQueue:
         self._pending: list[_Write] = []
         self._scheduled = False
         self._inline_pending: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
-        self._turns = threading.local()
-        """``held``: seconds the inline writes on this thread's loop have held it since
-        they last gave it its turn (see :meth:`_turn_due`)."""
 
     async def submit(
         self,
@@ -109,7 +101,6 @@ class WriteQueue:
         # group forming in it): no write can join this one, so commit it now rather
         # than at the end of the iteration.
         if inline and _nothing_else_ready(loop):
-            started = time.perf_counter()
             try:
                 result = self._write_inline(fn, probe, durable=durable)
             except GaveWay:
@@ -117,7 +108,10 @@ class WriteQueue:
             except BaseException as exc:
                 raise translate(exc, self._thread.path)  # noqa: B904 (translate sets the cause)
             else:
-                if self._turn_due(time.perf_counter() - started):
+                # A loop of enqueues must not starve its timers and sockets (a worker's
+                # heartbeats, a server's requests); a turn per write would cost each
+                # write a pass of the loop, a tenth of an enqueue.
+                if self._inline.turn_due():
                     await asyncio.sleep(0)
                 return result
         future: asyncio.Future[T | None] = loop.create_future()
@@ -127,18 +121,6 @@ class WriteQueue:
         else:
             self._send([write])
         return await future
-
-    def _turn_due(self, held: float) -> bool:
-        """Whether to give the loop its turn now that an inline write held it ``held``
-        seconds: once inline writes on it have held it for ``TURN_EVERY``. A loop of
-        enqueues must not starve its timers and sockets (a worker's heartbeats, a
-        server's requests), but a turn per write would cost each write a pass of the
-        loop (a poll of its sockets): a tenth of an enqueue, a sixth after an idle
-        spell."""
-        held += getattr(self._turns, "held", 0.0)
-        due = held >= TURN_EVERY
-        self._turns.held = 0.0 if due else held
-        return due
 
     def _write_inline(
         self, fn: Callable[[sqlite3.Connection], T], probe: Probe | None, *, durable: bool

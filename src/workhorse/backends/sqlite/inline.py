@@ -45,6 +45,9 @@ COOL_DOWN = 5.0
 """Seconds writes stay on the connection thread after a slow inline write."""
 CHECKPOINT_EVERY = 256
 """Inline commits between two checkpoints asked of the connection thread."""
+TURN_EVERY = 0.001
+"""Seconds inline writes may hold their thread's event loop, in all, before it is let run
+its other callbacks (an idle asyncio loop polls its sockets in whole milliseconds too)."""
 CACHE_KIB = 2048
 """Page cache of an inline connection: it writes a few pages per commit."""
 
@@ -102,7 +105,9 @@ class InlineWriter:
                 raise GaveWay from exc
             raise
         result = transaction.commit(conn, fn)
-        self._average += (time.perf_counter() - started - self._average) * SMOOTHING
+        elapsed = time.perf_counter() - started
+        self._local.held += elapsed
+        self._average += (elapsed - self._average) * SMOOTHING
         if self._average > SLOW_WRITE:
             self._resume_at = time.monotonic() + COOL_DOWN
             self._average = 0.0  # after the cool-down, measure afresh
@@ -111,6 +116,14 @@ class InlineWriter:
             self._checkpointing = True
             self._checkpoint(self._checkpoint_done)
         return result
+
+    def turn_due(self) -> bool:
+        """Whether this thread's inline writes have held its event loop for
+        ``TURN_EVERY`` since this last said so: then the caller lets the loop run."""
+        if self._local.held < TURN_EVERY:
+            return False
+        self._local.held = 0.0
+        return True
 
     def _require_open(self) -> None:
         if self._closed or self._checkpointing or time.monotonic() < self._resume_at:
@@ -162,4 +175,5 @@ class InlineWriter:
             self._connections.append(conn)
         self._local.conn = conn
         self._local.synchronous = self._settings.synchronous
+        self._local.held = 0.0  # seconds its writes held the loop (see turn_due)
         return conn
