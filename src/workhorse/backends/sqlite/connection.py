@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from workhorse.backends.sqlite import transaction
+from workhorse.backends.sqlite.binding import bind_none_directly
 from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.backends.sqlite.failures import is_busy, translate
 from workhorse.backends.sqlite.group_commit import WriteQueue
@@ -261,6 +262,7 @@ class Database:
 
 def connect(settings: SQLiteSettings) -> sqlite3.Connection:
     """A new autocommit connection (transactions are explicit) to the store's file."""
+    bind_none_directly()
     try:
         return sqlite3.connect(
             settings.path,

@@ -63,7 +63,7 @@ def insert_params(job: NewJob, now: float) -> tuple[InsertParams, JobState, Uniq
     params: InsertParams = (
         job.task,
         job.queue,
-        state,
+        state.value,  # plain text: see binding.py
         job.priority,
         job.args,
         job.kwargs,

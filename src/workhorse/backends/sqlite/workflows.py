@@ -129,7 +129,7 @@ def _insert(
             error_type, error_message, finished_at = plan.error.type, plan.error.message, now
             # Kept as long as the stored dependency that ended it.
             expires_at = _expiry(conn, plan)
-        values[_STATE] = state
+        values[_STATE] = state.value
         values += [workflow_id, int(plan.has_dependents), error_type, error_message]
         values += [finished_at, expires_at]
         (job_id,) = conn.execute(QUERIES["workflow_part_insert"], values).fetchone()
