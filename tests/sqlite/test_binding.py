@@ -39,7 +39,7 @@ def test_states_bind_as_plain_text() -> None:
 
 
 async def test_none_binds_null_through_its_adapter(store: SQLiteBackend) -> None:
-    assert NONE_KEY in sqlite3.adapters  # the store registered it when it connected
+    assert NONE_KEY in sqlite3.adapters  # the store registered it when it opened
     (row,) = await store.job_insert_many([NewJob(task="t", tenant=None, timeout=None)])
     record = await store.job_get(job_id=row.id)
     assert record is not None

@@ -49,6 +49,7 @@ class Database:
     """The connection of one backend instance and the thread that uses it."""
 
     def __init__(self, settings: SQLiteSettings) -> None:
+        bind_none_directly()  # before any connection of this store binds a NULL
         self.settings = settings
         self.path = settings.path
         self._inline = InlineWriter(settings, self._checkpoint_soon)
@@ -262,7 +263,6 @@ class Database:
 
 def connect(settings: SQLiteSettings) -> sqlite3.Connection:
     """A new autocommit connection (transactions are explicit) to the store's file."""
-    bind_none_directly()
     try:
         return sqlite3.connect(
             settings.path,

@@ -31,7 +31,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from workhorse.backends.sqlite import transaction
-from workhorse.backends.sqlite.binding import bind_none_directly
 from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.backends.sqlite.failures import is_busy
 
@@ -154,7 +153,6 @@ class InlineWriter:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
-        bind_none_directly()
         conn = sqlite3.connect(
             self._settings.path,
             timeout=0,
