@@ -145,11 +145,16 @@ async def test_every_connection_gets_its_pragmas(db_path: Path) -> None:
     }
 
 
-async def test_full_is_the_default_synchronous(db_path: Path) -> None:
-    db = Database(SQLiteSettings(path=str(db_path)))
+async def test_full_is_the_default_and_its_connections_commit_at_normal(db_path: Path) -> None:
+    """FULL stores fsync their durable commits themselves, after the commit (see
+    test_durability); the connection's own level is NORMAL either way."""
+    settings = SQLiteSettings(path=str(db_path))
+    assert (settings.synchronous, settings.fsync) == ("FULL", True)
+    assert not SQLiteSettings(path=str(db_path), synchronous="NORMAL").fsync
+    db = Database(settings)
     await db.open()
     try:
-        assert await db.read(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
+        assert await db.read(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 1
     finally:
         await db.close()
 

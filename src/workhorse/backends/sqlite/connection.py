@@ -26,6 +26,7 @@ from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.backends.sqlite.failures import is_busy, translate
 from workhorse.backends.sqlite.group_commit import WriteQueue
 from workhorse.backends.sqlite.inline import InlineWriter
+from workhorse.backends.sqlite.wal_sync import WalFile
 from workhorse.errors import BackendUnavailableError, ConfigurationError
 
 T = TypeVar("T")
@@ -57,8 +58,7 @@ class Database:
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
-        self.synchronous = settings.synchronous
-        """The connection's current ``PRAGMA synchronous`` level."""
+        self._wal: WalFile | None = None
 
     # -- lifecycle (any thread, via the event loop) ------------------------------------
 
@@ -171,13 +171,13 @@ class Database:
 
     def write_now(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         """``fn(conn)`` in a write transaction, retried whole while the database is
-        locked; committed with the store's ``synchronous`` level when ``durable``, else
-        without an fsync. Connection thread only."""
+        locked; on disk when this returns if ``durable`` and the store fsyncs (see
+        ``wal_sync``), else committed without an fsync. Connection thread only."""
         conn = self._connection()
-        self.synchronous = transaction.set_synchronous(
-            conn, self.synchronous, self.settings.synchronous, durable=durable
-        )
-        return self._retrying(lambda: _transaction(conn, fn))
+        result = self._retrying(lambda: _transaction(conn, fn))
+        if durable and self._wal is not None:
+            self._wal.sync()
+        return result
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         # busy_timeout already waited inside SQLite; what escapes it (WAL recovery,
@@ -249,11 +249,20 @@ class Database:
         except BaseException:
             conn.close()
             raise
-        self.synchronous = self.settings.synchronous
+        if self.settings.fsync:
+            try:
+                self._wal = WalFile(conn)
+            except BaseException:
+                conn.close()
+                raise
         self._conn = conn
 
     def _close_in_thread(self) -> None:
         conn, self._conn = self._conn, None
+        wal, self._wal = self._wal, None
+        if wal is not None:
+            with contextlib.suppress(OSError):
+                wal.close()
         if conn is None:
             return
         with contextlib.suppress(sqlite3.Error):
@@ -283,7 +292,8 @@ def configure(conn: sqlite3.Connection, settings: SQLiteSettings) -> None:
             f"SQLite store {settings.path!r} cannot use write-ahead logging "
             f"(journal_mode stayed {mode!r}); put it on a local disk"
         )
-    conn.execute(f"PRAGMA synchronous = {settings.synchronous}")
+    # A durable commit fsyncs the WAL itself, after the commit (see wal_sync).
+    conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     # The default 2 MiB page cache rereads a busy queue's pages on every claim.
     conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")

@@ -6,10 +6,11 @@ Each write runs under its own SAVEPOINT: it stays all-or-nothing, and one that f
 rolled back alone while the others commit.
 
 A write says whether it must survive a power loss (``durable``): a batch that holds one
-commits with the store's ``synchronous`` level, a batch of worker bookkeeping alone
-(claims, heartbeats, outcomes) skips the fsync. In WAL mode the next durable commit's
-fsync covers the frames before it, so all a power loss can take is the bookkeeping since
-the last durable commit, which leases already recover from: those jobs run again.
+is fsynced after its commit when the store is FULL (see ``wal_sync``), a batch of worker
+bookkeeping alone (claims, heartbeats, outcomes) skips the fsync. In WAL mode the next
+durable commit's fsync covers the frames before it, so all a power loss can take is the
+bookkeeping since the last durable commit, which leases already recover from: those jobs
+run again.
 
 Small durable writes (enqueues) may be committed on their own event loop's thread
 instead (see ``inline``), still grouped: the first one of a loop iteration schedules a

@@ -8,7 +8,7 @@ it gives way and the write goes the usual road, through the connection thread an
 group commit. Nothing waits on the calling thread for another writer, ever. A claim
 commits without an fsync (``durable=False``), as it would on the connection thread.
 
-What the calling thread still pays is the statement and the commit's fsync. Where that
+What the calling thread still pays is the statement and a durable commit's fsync. Where that
 is slow (a network disk, a saturated device), running on the event loop would stall
 it: when the running average of inline writes exceeds ``SLOW_WRITE``, writes go back to
 the connection thread for ``COOL_DOWN`` seconds. An average, so that one write that was
@@ -33,6 +33,8 @@ from typing import TypeVar
 from workhorse.backends.sqlite import transaction
 from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.backends.sqlite.failures import is_busy
+from workhorse.backends.sqlite.wal_sync import WalFile
+from workhorse.errors import BackendUnavailableError
 
 T = TypeVar("T")
 
@@ -68,7 +70,7 @@ class InlineWriter:
         self._checkpointing = False
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[tuple[sqlite3.Connection, WalFile | None]] = []
         self._closed = False
         self._resume_at = 0.0
         self._average = 0.0
@@ -89,14 +91,11 @@ class InlineWriter:
     def write(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         """``fn(conn)`` in a transaction committed on this thread; ``GaveWay`` if another
         connection holds the write lock, a checkpoint is under way or inline writes are
-        cooling down. ``durable=False`` commits without an fsync (worker bookkeeping,
-        as on the connection thread)."""
+        cooling down. A durable write is on disk when this returns (see ``wal_sync``);
+        ``durable=False`` commits without an fsync (worker bookkeeping, as on the
+        connection thread)."""
         self._require_open()
         conn = self._connection()
-        # Each thread's connection keeps its own level.
-        self._local.synchronous = transaction.set_synchronous(
-            conn, self._local.synchronous, self._settings.synchronous, durable=durable
-        )
         started = time.perf_counter()
         try:
             transaction.begin(conn)  # busy_timeout 0: never waits
@@ -105,6 +104,8 @@ class InlineWriter:
                 raise GaveWay from exc
             raise
         result = transaction.commit(conn, fn)
+        if durable and self._local.wal is not None:
+            self._local.wal.sync()
         elapsed = time.perf_counter() - started
         self._local.held += elapsed
         self._average += (elapsed - self._average) * SMOOTHING
@@ -138,9 +139,12 @@ class InlineWriter:
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, []
-        for conn in connections:
+        for conn, wal in connections:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+            if wal is not None:
+                with contextlib.suppress(OSError):
+                    wal.close()
 
     def reopen(self) -> None:
         """Allow inline writes again after :meth:`close`."""
@@ -161,19 +165,20 @@ class InlineWriter:
             cached_statements=64,
         )
         try:
-            conn.execute(f"PRAGMA synchronous = {self._settings.synchronous}")
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable commits: see wal_sync
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        except sqlite3.Error as exc:
+            wal = WalFile(conn) if self._settings.fsync else None
+        except (sqlite3.Error, BackendUnavailableError) as exc:
             conn.close()
             raise GaveWay from exc
         with self._lock:
             if self._closed:
                 conn.close()
                 raise GaveWay
-            self._connections.append(conn)
+            self._connections.append((conn, wal))
         self._local.conn = conn
-        self._local.synchronous = self._settings.synchronous
+        self._local.wal = wal
         self._local.held = 0.0  # seconds its writes held the loop (see turn_due)
         return conn

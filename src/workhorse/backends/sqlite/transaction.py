@@ -11,17 +11,6 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def set_synchronous(conn: sqlite3.Connection, current: str, store: str, *, durable: bool) -> str:
-    """Set ``conn``'s ``PRAGMA synchronous`` for its next transaction, and return it:
-    ``store`` (the store's level) for a durable write, NORMAL (no fsync) for worker
-    bookkeeping. ``current`` is the connection's level now; no statement when it is
-    already right. Only between two transactions: SQLite refuses it inside one."""
-    level = store if durable else "NORMAL"
-    if level != current:
-        conn.execute(f"PRAGMA synchronous = {level}")
-    return level
-
-
 def begin(conn: sqlite3.Connection) -> None:
     """Take the write lock up front (waiting in the busy handler, if it has a timeout).
 
