@@ -27,15 +27,16 @@ from workhorse.errors import BackendUnavailableError
 class WalFile:
     """The WAL file of one connection's database, opened once for its fsyncs.
 
-    One per connection, used by the thread that uses the connection. While a
-    connection is open in WAL mode, SQLite never deletes its WAL file (only the last
-    connection to close does), so the descriptor stays the file's; :meth:`sync` still
-    checks that the path names it, at the cost of one ``stat``."""
+    One per connection, used by the thread that uses the connection, and closed with
+    it. While a connection is open in WAL mode SQLite never deletes its WAL file (the
+    last connection to close does), so the descriptor stays the file's for as long as
+    the connection lives, and :meth:`sync` makes no other system call: on the virtual
+    machines measured, even an ``fstat`` next to the ``fdatasync`` made each durable
+    commit about 50 µs slower."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.path = _database_file(conn) + "-wal"
         self._fd: int | None = None
-        self._identity: tuple[int, int] | None = None
 
     def sync(self) -> None:
         """Flush the WAL's written frames to disk (the ones just committed included).
@@ -43,10 +44,9 @@ class WalFile:
         Raises ``BackendUnavailableError`` if that fails: the transaction is committed
         (other connections may already see it) but may not survive a power loss."""
         try:
-            status = os.stat(self.path)
             fd = self._fd
-            if fd is None or (status.st_dev, status.st_ino) != self._identity:
-                fd = self._reopen()
+            if fd is None:
+                fd = self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
             os.fdatasync(fd)
         except OSError as exc:
             raise BackendUnavailableError(
@@ -57,16 +57,9 @@ class WalFile:
 
     def close(self) -> None:
         """Close the descriptor (idempotent); :meth:`sync` would open it again."""
-        fd, self._fd, self._identity = self._fd, None, None
+        fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-
-    def _reopen(self) -> int:
-        self.close()
-        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        status = os.fstat(fd)
-        self._fd, self._identity = fd, (status.st_dev, status.st_ino)
-        return fd
 
 
 def _database_file(conn: sqlite3.Connection) -> str:
