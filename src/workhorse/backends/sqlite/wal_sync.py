@@ -20,8 +20,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 
 from workhorse.errors import BackendUnavailableError
+
+# What SQLite itself calls: fdatasync where there is one (not on macOS or Windows), else
+# fsync. Opened for writing, which Windows needs to flush it; nothing is written through it.
+_flush: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
+_OPEN_FLAGS = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
 
 
 class WalFile:
@@ -46,8 +52,8 @@ class WalFile:
         try:
             fd = self._fd
             if fd is None:
-                fd = self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-            os.fdatasync(fd)
+                fd = self._fd = os.open(self.path, _OPEN_FLAGS)
+            _flush(fd)
         except OSError as exc:
             raise BackendUnavailableError(
                 f"SQLite store: a commit could not be made durable, its fsync of "
