@@ -76,15 +76,16 @@ class SQLiteBackend(
 
     Options, in the URL's query or as keywords:
 
-    - ``synchronous``: ``full`` (default) fsyncs every durable commit before it returns, so a job
-      whose enqueue returned survives a power loss (the fsync follows the commit, so workers may see
-      the job a moment before it is on disk). ``normal`` survives a crash of the process but may
-      lose the last commits on a power loss or kernel panic; in exchange a single commit skips its
-      fsync, which makes one-job-at-a-time enqueues several times faster (batched and concurrent
-      writes share commits, so they gain much less). Either way, a worker's own bookkeeping (claims,
-      heartbeats, progress, outcomes) commits without an fsync: the next durable commit's fsync
-      covers it, and a power loss before then only makes those jobs run again, as after a killed
-      worker.
+    - ``synchronous``: ``full`` (default) fsyncs every durable commit before it returns,
+      so a job whose enqueue returned survives a power loss (the fsync follows the
+      commit, so workers may see the job a moment before it is on disk). ``normal``
+      survives a crash of the process but may lose the last commits on a power loss or
+      kernel panic; in exchange a single commit skips its fsync, which makes one-job-at-
+      a-time enqueues several times faster (batched and concurrent writes share commits,
+      so they gain much less). Either way, a worker's own bookkeeping (claims,
+      heartbeats, progress, outcomes) commits without an fsync: the next durable
+      commit's fsync covers it, and a power loss before then only makes those jobs run
+      again, as after a killed worker.
     - ``busy_timeout`` (seconds, default 5): how long SQLite waits for another
       connection's write lock before the backend retries on its own.
     - ``lock_timeout`` (seconds, default 120): how long a write keeps retrying a locked

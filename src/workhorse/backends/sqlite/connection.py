@@ -26,7 +26,7 @@ from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.backends.sqlite.failures import is_busy, translate
 from workhorse.backends.sqlite.group_commit import WriteQueue
 from workhorse.backends.sqlite.inline import InlineWriter
-from workhorse.backends.sqlite.wal_sync import WalFile
+from workhorse.backends.sqlite.wal_sync import WalFile, open_wal
 from workhorse.errors import BackendUnavailableError, ConfigurationError
 
 T = TypeVar("T")
@@ -246,23 +246,17 @@ class Database:
         conn = connect(self.settings)
         try:
             self._retrying(lambda: configure(conn, self.settings))
+            self._wal = open_wal(conn, self.settings)
         except BaseException:
             conn.close()
             raise
-        if self.settings.fsync:
-            try:
-                self._wal = WalFile(conn)
-            except BaseException:
-                conn.close()
-                raise
         self._conn = conn
 
     def _close_in_thread(self) -> None:
         conn, self._conn = self._conn, None
         wal, self._wal = self._wal, None
         if wal is not None:
-            with contextlib.suppress(OSError):
-                wal.close()
+            wal.close()
         if conn is None:
             return
         with contextlib.suppress(sqlite3.Error):

@@ -33,7 +33,7 @@ from typing import TypeVar
 from workhorse.backends.sqlite import transaction
 from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.backends.sqlite.failures import is_busy
-from workhorse.backends.sqlite.wal_sync import WalFile
+from workhorse.backends.sqlite.wal_sync import WalFile, open_wal
 from workhorse.errors import BackendUnavailableError
 
 T = TypeVar("T")
@@ -143,8 +143,7 @@ class InlineWriter:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
             if wal is not None:
-                with contextlib.suppress(OSError):
-                    wal.close()
+                wal.close()
 
     def reopen(self) -> None:
         """Allow inline writes again after :meth:`close`."""
@@ -169,7 +168,7 @@ class InlineWriter:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-            wal = WalFile(conn) if self._settings.fsync else None
+            wal = open_wal(conn, self._settings)
         except (sqlite3.Error, BackendUnavailableError) as exc:
             conn.close()
             raise GaveWay from exc

@@ -18,10 +18,12 @@ commits, so nothing that came after that job (its claim, its outcome) survives e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
 
+from workhorse.backends.sqlite.config import SQLiteSettings
 from workhorse.errors import BackendUnavailableError
 
 # What SQLite itself calls: fdatasync where there is one (not on macOS or Windows), else
@@ -62,10 +64,18 @@ class WalFile:
             ) from exc
 
     def close(self) -> None:
-        """Close the descriptor (idempotent); :meth:`sync` would open it again."""
+        """Close the descriptor (idempotent, never raises); :meth:`sync` would open it
+        again."""
         fd, self._fd = self._fd, None
         if fd is not None:
-            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def open_wal(conn: sqlite3.Connection, settings: SQLiteSettings) -> WalFile | None:
+    """The WAL file that ``conn``'s durable commits sync, or None when the store does not
+    fsync (``synchronous=NORMAL``)."""
+    return WalFile(conn) if settings.fsync else None
 
 
 def _database_file(conn: sqlite3.Connection) -> str:
