@@ -116,6 +116,28 @@ def test_new_job_merges_task_defaults_and_call_options(app: Workhorse) -> None:
     assert row.labels == {"a": "1", "b": "2"}
 
 
+@pytest.mark.parametrize("retry", [None, 5, Retry(max_attempts=2)])
+def test_a_call_without_options_gives_the_row_of_options_that_change_nothing(
+    app: Workhorse, retry: Retry | int | None
+) -> None:
+    # Calls without options take a shorter path to their row: it must be the same row.
+    @app.task(queue="q", priority=4, retry=retry, timeout=3, tenant="acme")
+    def send(to: str, *, urgent: bool = False) -> None: ...
+
+    @app.task
+    def ping() -> None: ...
+
+    assert send.call("a", urgent=True).to_new_job() == (
+        send.options().call("a", urgent=True).to_new_job()
+    )
+    assert send.call("a").to_new_job() == send.options().call("a").to_new_job()
+    assert ping.call().to_new_job() == ping.options().call().to_new_job()
+    row = send.call("a", urgent=True).to_new_job()
+    assert (row.args, row.kwargs) == ('["a"]', '{"urgent":true}')
+    assert (row.queue, row.tenant) == ("q", "acme")
+    assert row.max_attempts == send.retry.max_attempts
+
+
 def test_unique_keys_derive_from_arguments(app: Workhorse) -> None:
     @app.task(unique=True)
     def sync_user(user_id: int) -> None: ...
