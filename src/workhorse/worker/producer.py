@@ -14,6 +14,17 @@ nothing more is claimed until it ends. After a crash, the restarted (or any idle
 worker thus runs the crash's jobs one at a time, so a poison pill takes nobody else
 down with it again. A busy worker runs such a job like any other rather than stall
 its free slots behind work that may last hours.
+
+While attempts are short (they held their slots under ``AHEAD_RUN_TIME`` on average),
+the loop also claims a round ahead: up to ``concurrency`` jobs more than there are free
+slots, held here and started as slots free. The round trip of the next claim then
+overlaps the attempts of this one, instead of leaving every slot idle while it lasts
+(short jobs end together, and a claim takes a millisecond or two). A job held ahead
+waits about one attempt. Its lease is not renewed meanwhile: if no slot frees within
+``AHEAD_MAX_WAIT`` (a quarter of the lease if shorter), the held jobs go back to the
+queue, as they do at shutdown, their attempt not counted; on a crash their leases
+expire like those of the jobs that ran. Claims under limits (where a held job would
+take room that other workers could use) and isolation never claim ahead.
 """
 
 from __future__ import annotations
@@ -39,6 +50,10 @@ POLL_JITTER = 0.1
 RETRY_FIRST = 0.05
 DUE_RETRY_FIRST = 0.01
 """The first wait after the store said a job is due but the claim found none."""
+AHEAD_RUN_TIME = 0.01
+"""Seconds an attempt holds its slot on average, under which jobs are claimed ahead."""
+AHEAD_MAX_WAIT = 1.0
+"""Seconds a job claimed ahead may wait for a slot before it goes back to the queue."""
 _LOOP = "producer"
 
 
@@ -84,6 +99,11 @@ class Producer:
         until this worker is empty."""
         self._stopped = asyncio.Event()
         self._due_retry = RetryDelay(DUE_RETRY_FIRST, settings.poll_interval)
+        self._ahead: list[tuple[ClaimedJob, float]] = []
+        """Jobs claimed ahead of the free slots, each with the time its claim began."""
+        self._ahead_wait = min(AHEAD_MAX_WAIT, settings.lease / 4)
+        self._stalled = False
+        """Held jobs went back for want of a slot: claim none ahead until one frees."""
         self.claims = 0
         """Claim calls made (for tests and benchmarks)."""
 
@@ -126,12 +146,18 @@ class Producer:
                     await self._wait_for_empty()
                     continue
                 self._isolating = False
-            free = self._running.free
-            if free == 0 or not self._may_claim():
+            await self._give_back_stale()
+            self._launch_ahead()
+            if self._running.free:
+                self._stalled = False
+            ahead = self._lookahead()
+            room = self._running.free + ahead - len(self._ahead)
+            # Claimed ahead, the next claim waits until half a round is wanted.
+            if room < max(1, ahead // 2) or not self._may_claim():
                 await self._wait_for_slot()
                 continue
             self._wakeup.clear()
-            limit = min(free, CLAIM_MAX)
+            limit = min(room, CLAIM_MAX)
             started = time.monotonic()
             try:
                 jobs = await self._claim(limit)
@@ -144,14 +170,64 @@ class Producer:
             self.claims += 1
             if self._stopping:
                 await self._release(jobs)
-                return
+                break
             if jobs:
                 self._due_retry.reset()
-                self._launch(await self._isolate(jobs), started)
+                self._start(await self._isolate(jobs), started)
             if len(jobs) < limit:
                 if jobs:  # the attempts just launched start before the store is asked more
                     await asyncio.sleep(0)
+                await self._start_held()
                 await self._sleep(await self._idle_timeout())
+        await self._give_back(self._ahead)
+
+    def _lookahead(self) -> int:
+        """How many jobs to hold claimed ahead of the free slots (see the module doc)."""
+        if (
+            self._limits is not None
+            or self._isolating
+            or self._stalled
+            or self._running.run_time >= AHEAD_RUN_TIME
+        ):
+            return 0
+        return self._running.capacity
+
+    def _start(self, jobs: list[ClaimedJob], started: float) -> None:
+        """Launch what the free slots take of ``jobs`` (claimed from ``started`` on) and
+        hold the rest ahead."""
+        free = self._running.free
+        if free:
+            self._launch(jobs[:free], started)
+        self._ahead.extend((job, started) for job in jobs[free:])
+
+    def _launch_ahead(self) -> None:
+        """Launch held jobs into the slots that freed up, in claim order."""
+        free = self._running.free
+        if not self._ahead or not free:
+            return
+        taken, self._ahead = self._ahead[:free], self._ahead[free:]
+        # The lease of each was renewed when its claim began: the earliest is the bound.
+        self._launch([job for job, _ in taken], taken[0][1])
+
+    async def _start_held(self) -> None:
+        """The queue ran dry: launch the held jobs as slots free, before resting."""
+        while self._ahead and not self._stopping:
+            await self._wait_for_slot()
+            await self._give_back_stale()
+            self._launch_ahead()
+
+    async def _give_back_stale(self) -> None:
+        """Give the held jobs back to the queue once the oldest has waited too long: a
+        held job never starts with less than three quarters of its lease left, however
+        long a claim kept this loop from starting it."""
+        if self._ahead and time.monotonic() - self._ahead[0][1] > self._ahead_wait:
+            self._stalled = True
+            await self._give_back(self._ahead)
+
+    async def _give_back(self, held: list[tuple[ClaimedJob, float]]) -> None:
+        self._ahead = []
+        if held:
+            await self._release([job for job, _ in held])
 
     async def _claim(self, limit: int) -> list[ClaimedJob]:
         if self._limits is None:
@@ -173,7 +249,7 @@ class Producer:
         """The claimed jobs to start now: all of them, unless this worker is empty and
         one was claimed after its previous attempt was lost. Then that one starts alone
         and the others go back to the queue, their attempt not counted."""
-        if self._running.jobs:
+        if self._running.jobs or self._ahead:
             return jobs
         suspect = next((job for job in jobs if job.previous_attempt_lost), None)
         if suspect is None:
@@ -194,10 +270,13 @@ class Producer:
 
     async def _wait_for_slot(self) -> None:
         self._running.freed.clear()
-        if self._running.free and self._may_claim():
+        if self._running.free and (self._ahead or self._may_claim()):
             return
         # Bounded by the poll interval too: a side task coming back up sets no event.
-        await _wait(self._running.freed, self._settings.poll_interval)
+        timeout = self._settings.poll_interval
+        if self._ahead:  # and by when the held jobs go back
+            timeout = min(timeout, self._ahead[0][1] + self._ahead_wait - time.monotonic())
+        await _wait(self._running.freed, max(timeout, 0.0))
 
     async def _idle_timeout(self) -> float:
         """How long to sleep after a claim that left slots free: until the poll timer or

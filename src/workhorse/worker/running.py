@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import math
+import time
 from dataclasses import dataclass, field
 
 from workhorse.backends.base import ClaimedJob, Lease
@@ -31,6 +33,7 @@ class RunningJob:
     """Monotonic time at which the lease was last known to be extended (taken *before*
     the claim or heartbeat request, so the store's expiry is never earlier)."""
     task: asyncio.Task[None] | None = None
+    launched_at: float = field(default_factory=time.monotonic)
     stop_reason: StopReason | None = None
     cancel_requested: bool = False
     cancel_timer: asyncio.TimerHandle | None = None
@@ -49,6 +52,9 @@ class RunningJobs:
     jobs: dict[int, RunningJob] = field(default_factory=dict)
     freed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever a slot frees up (the producer clears it before waiting)."""
+    run_time: float = math.inf
+    """Seconds the recent attempts held their slots, a moving average (infinite until
+    one has ended)."""
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -67,6 +73,9 @@ class RunningJobs:
         if self.jobs.get(running.job.id) is running:
             del self.jobs[running.job.id]
             self.freed.set()
+            held = time.monotonic() - running.launched_at
+            average = self.run_time
+            self.run_time = held if average == math.inf else average + (held - average) / 8
 
     def get(self, job_id: int) -> RunningJob | None:
         """The attempt of ``job_id``, if running here."""

@@ -1,0 +1,139 @@
+"""Claiming a round ahead of the free slots while attempts are short: every job still runs
+once and within the slots, and held jobs that wait too long go back to the queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, cast
+
+from workhorse import JobState, Workhorse
+from workhorse.backends.base import ClaimedJob, Lease
+from workhorse.context import JobContext
+from workhorse.worker.producer import Producer
+from workhorse.worker.running import RunningJob, RunningJobs
+from workhorse.worker.store_health import StoreHealth
+
+from ._support import FAST, eventually, wait_event
+
+
+async def test_short_jobs_are_claimed_ahead_and_each_runs_once_within_the_slots(
+    app: Workhorse,
+) -> None:
+    ran: list[int] = []
+    in_flight = [0, 0]  # now, most at once
+
+    @app.task(name="tests.short")
+    async def short(n: int) -> None:
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight[1], in_flight[0])
+        await asyncio.sleep(0)  # a turn of the loop: the other attempts run meanwhile
+        in_flight[0] -= 1
+        ran.append(n)
+
+    store = await app.backend()
+    limits: list[int] = []
+    claim = store.job_claim
+
+    async def recording(**kwargs: Any) -> list[ClaimedJob]:
+        limits.append(kwargs["limit"])
+        return await claim(**kwargs)
+
+    store.job_claim = recording  # type: ignore[method-assign]
+    jobs = 120
+    await app.enqueue_many([short.call(n) for n in range(jobs)])
+    async with app.worker(concurrency=4):
+        await eventually(app.queue_stats, lambda stats: _completed(stats) == jobs)
+    assert sorted(ran) == list(range(jobs))
+    assert in_flight[1] <= 4
+    # The first claim fills the slots; once attempts proved short, claims ask for more
+    # jobs than there are slots.
+    assert limits[0] == 4
+    assert max(limits) > 4, limits
+
+
+async def test_jobs_that_last_are_claimed_no_more_than_the_free_slots(
+    local_app: Workhorse,
+) -> None:
+    app = local_app
+
+    @app.task(name="tests.lasts")
+    async def lasts() -> None:
+        await asyncio.sleep(0.03)  # the task's own work: longer than AHEAD_RUN_TIME
+
+    store = await app.backend()
+    limits: list[int] = []
+    claim = store.job_claim
+
+    async def recording(**kwargs: Any) -> list[ClaimedJob]:
+        limits.append(kwargs["limit"])
+        return await claim(**kwargs)
+
+    store.job_claim = recording  # type: ignore[method-assign]
+    jobs = 16
+    await app.enqueue_many([lasts.call() for _ in range(jobs)])
+    async with app.worker(concurrency=4):
+        await eventually(app.queue_stats, lambda stats: _completed(stats) == jobs)
+    assert limits
+    assert max(limits) <= 4, limits
+
+
+async def test_jobs_held_ahead_go_back_to_the_queue_when_no_slot_frees_in_time(
+    local_app: Workhorse,
+) -> None:
+    app = local_app
+
+    @app.task(name="tests.held")
+    async def held() -> None: ...
+
+    enqueued = await app.enqueue_many([held.call() for _ in range(4)])
+    store = await app.backend()
+    settings = replace(FAST, concurrency=2)  # held jobs wait a quarter of the 1.5 s lease
+    running = RunningJobs(settings.concurrency)
+    running.run_time = 0.0  # attempts look short: the producer claims ahead
+    launched: list[int] = []
+    released: set[int] = set()
+    gave_back = asyncio.Event()
+
+    def launch(jobs: Sequence[ClaimedJob], renewed_at: float) -> None:
+        # The attempts never end: the held jobs find no free slot.
+        for job in jobs:
+            launched.append(job.id)
+            ctx = cast(JobContext, None)
+            running.add(RunningJob(job=job, ctx=ctx, renewed_at=renewed_at))
+
+    async def release(jobs: Sequence[ClaimedJob]) -> None:
+        released.update(job.id for job in jobs)
+        await store.job_release([Lease(job.id, job.lease_token) for job in jobs])
+        gave_back.set()
+
+    producer = Producer(
+        store,
+        settings,
+        "tests-worker",
+        running,
+        StoreHealth("tests-worker", store),
+        launch=launch,
+        release=release,
+        may_claim=lambda: True,
+    )
+    loop = asyncio.create_task(producer.run())
+    try:
+        await wait_event(gave_back)
+        # Until a slot frees, nothing more is claimed ahead (no churn of claims and
+        # give-backs while every slot is stuck).
+        assert producer._lookahead() == 0
+    finally:
+        producer.stop()
+        await loop
+    assert len(launched) == 2
+    waiting = {job.id for job in enqueued} - set(launched)
+    assert released == waiting
+    for job_id in waiting:  # back in the queue, their attempt not counted
+        record = await app.get_job(job_id)
+        assert (record.state, record.attempt) == (JobState.QUEUED, 0)
+
+
+def _completed(stats: Sequence[Any]) -> int:
+    return sum(queue.counts.get(JobState.COMPLETED, 0) for queue in stats)
