@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from workhorse.errors import BackendUnavailableError
 from workhorse.jobs import (
@@ -83,9 +83,9 @@ class NewJob:
     the batch."""
 
 
-@dataclass(frozen=True, slots=True)
-class InsertedJob:
-    """What an insert gives back for each ``NewJob``, in order."""
+class InsertedJob(NamedTuple):
+    """What an insert gives back for each ``NewJob``, in order. A named tuple: one is
+    made per job inserted, in half the time of a frozen dataclass."""
 
     id: int
     state: JobState

@@ -160,10 +160,7 @@ async def _copy(
     due = {job.queue for job, state in zip(jobs, states, strict=True) if state is JobState.QUEUED}
     later = {job.queue for job in jobs} - due
     await session.fetch(sql["notify_queues"], {"due": sorted(due), "later": sorted(later)})
-    return [
-        InsertedJob(id=job_id, state=state, created=True)
-        for job_id, state in zip(ids, states, strict=True)
-    ]
+    return [InsertedJob(job_id, state, True) for job_id, state in zip(ids, states, strict=True)]
 
 
 def _columns(jobs: Sequence[NewJob], now: datetime | None) -> dict[str, Any]:

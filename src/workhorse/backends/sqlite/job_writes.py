@@ -54,8 +54,8 @@ def insert(conn: sqlite3.Connection, batch: InsertBatch) -> list[InsertedJob]:
             last = _insert_run(conn, [entry[0] for entry in run])
             first = last - len(run) + 1
             inserted.extend(
-                InsertedJob(id=first + offset, state=entry[1], created=True)
-                for offset, entry in enumerate(run)
+                InsertedJob(job_id, entry[1], True)
+                for job_id, entry in zip(range(first, last + 1), run, strict=True)
             )
             start = stop
     except sqlite3.IntegrityError as exc:
