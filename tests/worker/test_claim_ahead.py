@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
 
-from workhorse import JobState, Workhorse
+from workhorse import JobSpec, JobState, Workhorse
 from workhorse.backends.base import ClaimedJob, Lease
 from workhorse.context import JobContext
 from workhorse.worker.producer import Producer
@@ -32,19 +32,8 @@ async def test_short_jobs_are_claimed_ahead_and_each_runs_once_within_the_slots(
         in_flight[0] -= 1
         ran.append(n)
 
-    store = await app.backend()
-    limits: list[int] = []
-    claim = store.job_claim
-
-    async def recording(**kwargs: Any) -> list[ClaimedJob]:
-        limits.append(kwargs["limit"])
-        return await claim(**kwargs)
-
-    store.job_claim = recording  # type: ignore[method-assign]
     jobs = 120
-    await app.enqueue_many([short.call(n) for n in range(jobs)])
-    async with app.worker(concurrency=4):
-        await eventually(app.queue_stats, lambda stats: _completed(stats) == jobs)
+    limits = await _claim_limits_draining(app, [short.call(n) for n in range(jobs)])
     assert sorted(ran) == list(range(jobs))
     assert in_flight[1] <= 4
     # The first claim fills the slots; once attempts proved short, claims ask for more
@@ -62,19 +51,7 @@ async def test_jobs_that_last_are_claimed_no_more_than_the_free_slots(
     async def lasts() -> None:
         await asyncio.sleep(0.03)  # the task's own work: longer than AHEAD_RUN_TIME
 
-    store = await app.backend()
-    limits: list[int] = []
-    claim = store.job_claim
-
-    async def recording(**kwargs: Any) -> list[ClaimedJob]:
-        limits.append(kwargs["limit"])
-        return await claim(**kwargs)
-
-    store.job_claim = recording  # type: ignore[method-assign]
-    jobs = 16
-    await app.enqueue_many([lasts.call() for _ in range(jobs)])
-    async with app.worker(concurrency=4):
-        await eventually(app.queue_stats, lambda stats: _completed(stats) == jobs)
+    limits = await _claim_limits_draining(app, [lasts.call() for _ in range(16)])
     assert limits
     assert max(limits) <= 4, limits
 
@@ -133,6 +110,23 @@ async def test_jobs_held_ahead_go_back_to_the_queue_when_no_slot_frees_in_time(
     for job_id in waiting:  # back in the queue, their attempt not counted
         record = await app.get_job(job_id)
         assert (record.state, record.attempt) == (JobState.QUEUED, 0)
+
+
+async def _claim_limits_draining(app: Workhorse, calls: Sequence[JobSpec[None]]) -> list[int]:
+    """Enqueue ``calls``, drain them with a worker of 4 slots; the limit of each claim."""
+    store = await app.backend()
+    limits: list[int] = []
+    claim = store.job_claim
+
+    async def recording(**kwargs: Any) -> list[ClaimedJob]:
+        limits.append(kwargs["limit"])
+        return await claim(**kwargs)
+
+    store.job_claim = recording  # type: ignore[method-assign]
+    await app.enqueue_many(calls)
+    async with app.worker(concurrency=4):
+        await eventually(app.queue_stats, lambda stats: _completed(stats) == len(calls))
+    return limits
 
 
 def _completed(stats: Sequence[Any]) -> int:

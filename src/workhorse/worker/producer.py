@@ -1,4 +1,4 @@
-"""The claim loop: takes exactly as many jobs as there are free slots.
+"""The claim loop: takes as many jobs as there are free slots (more while jobs are short).
 
 It wakes when work may have arrived (an enqueue in this process, the store's change feed),
 when a slot frees up after a claim that filled every slot, and on a jittered poll timer.
