@@ -151,7 +151,8 @@ class Producer:
                     await self._wait_for_empty()
                     continue
                 self._isolating = False
-            await self._give_back_stale()
+            if self._held_too_long():
+                await self._give_back_stale()
             self._launch_ahead()
             if self._running.free:
                 self._stalled = False
@@ -184,7 +185,7 @@ class Producer:
                     await asyncio.sleep(0)
                 await self._start_held()
                 await self._sleep(await self._idle_timeout())
-        await self._give_back(self._ahead)
+        await self._give_back()
 
     def _lookahead(self) -> int:
         """How many jobs to hold claimed ahead of the free slots (see the module doc)."""
@@ -218,19 +219,23 @@ class Producer:
         """The queue ran dry: launch the held jobs as slots free, before resting."""
         while self._ahead and not self._stopping:
             await self._wait_for_slot()
-            await self._give_back_stale()
+            if self._held_too_long():
+                await self._give_back_stale()
             self._launch_ahead()
 
-    async def _give_back_stale(self) -> None:
-        """Give the held jobs back to the queue once the oldest has waited too long: a
-        held job never starts with less than three quarters of its lease left, however
-        long a claim kept this loop from starting it."""
-        if self._ahead and time.monotonic() - self._ahead[0][1] > self._ahead_wait:
-            self._stalled = True
-            await self._give_back(self._ahead)
+    def _held_too_long(self) -> bool:
+        """Whether the oldest held job waited its time out: a held job never starts with
+        less than three quarters of its lease left, however long a claim kept this loop
+        from starting it."""
+        return bool(self._ahead) and time.monotonic() - self._ahead[0][1] > self._ahead_wait
 
-    async def _give_back(self, held: list[tuple[ClaimedJob, float]]) -> None:
-        self._ahead = []
+    async def _give_back_stale(self) -> None:
+        """Give the held jobs back to the queue, and claim none ahead until a slot frees."""
+        self._stalled = True
+        await self._give_back()
+
+    async def _give_back(self) -> None:
+        held, self._ahead = self._ahead, []
         if held:
             await self._release([job for job, _ in held])
 
