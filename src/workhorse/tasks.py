@@ -66,8 +66,8 @@ _NO_OPTIONS = EnqueueOptions()
 class JobSpec(Generic[R]):
     """A task call not yet enqueued: pass a list of them to ``app.enqueue_many``.
 
-    Treat it as read-only. It is not frozen because a bulk enqueue builds one per job,
-    and a frozen dataclass takes twice as long to build."""
+    Treat it as read-only. It is not frozen (nor hashable) because a bulk enqueue builds
+    one per job, and a frozen dataclass takes twice as long to build."""
 
     task: Task[Any, R]
     args: tuple[Any, ...] = ()
