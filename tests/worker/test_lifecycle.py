@@ -14,6 +14,7 @@ import pytest
 
 from workhorse import JobState, WorkerSettings, Workhorse
 from workhorse.worker import Worker, WorkerState
+from workhorse.worker.supervisor import Supervisor
 
 from ._support import FAST, eventually, job_in_state, wait_event
 
@@ -227,6 +228,32 @@ async def test_a_side_task_that_dies_is_logged_and_restarted(
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert any("heartbeat" in r.getMessage() and r.exc_info for r in errors)
         assert await (await ping.enqueue()).result(timeout=10) == "pong"
+
+
+async def test_stopping_a_side_task_that_swallowed_its_cancellation_still_ends_it() -> None:
+    # On Python 3.11, asyncio.wait_for (psycopg_pool waits for a free connection with
+    # it) drops a cancellation that arrives in the same turn as its result; a heartbeat
+    # waiting for a connection at the worker's stop then ran on and the stop hung.
+    supervisor = Supervisor("test")
+    waiting = asyncio.Event()
+    turns = 0
+
+    async def swallows_one_cancellation() -> None:
+        nonlocal turns
+        try:
+            waiting.set()
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass  # what the 3.11 wait_for does when its result came with the cancel
+        while True:
+            turns += 1
+            await asyncio.sleep(0.01)
+
+    supervisor.start("side", swallows_one_cancellation)
+    await wait_event(waiting)
+    await asyncio.wait_for(supervisor.stop("side"), 5)
+    assert not supervisor.is_up("side")
+    assert turns >= 1, "the first cancellation was swallowed, so a second one ended it"
 
 
 async def test_worker_settings_come_from_the_app_with_overrides(app: Workhorse) -> None:

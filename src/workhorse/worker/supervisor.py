@@ -17,6 +17,8 @@ RESTART_FIRST = 0.1
 RESTART_MAX = 5.0
 _STABLE_AFTER = 30.0
 """A side task that ran this long before dying restarts at the first delay again."""
+_CANCEL_AGAIN_AFTER = 0.1
+"""How long a stop waits for a cancelled side task before cancelling it once more."""
 
 
 class Supervisor:
@@ -80,8 +82,13 @@ class Supervisor:
         self._up.pop(name, None)
         if task is None:
             return
-        task.cancel()
-        await asyncio.wait({task})
+        # A cancellation can be lost: on Python 3.11, asyncio.wait_for (psycopg_pool
+        # waits for a free connection with it) returns the result and drops the
+        # cancellation when both arrive in the same turn, and the side task then runs on
+        # forever. Cancelling again until it ends delivers one for sure.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=_CANCEL_AGAIN_AFTER)
 
     async def stop_all(self) -> None:
         """Cancel every side task and wait for them."""
