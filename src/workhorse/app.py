@@ -626,7 +626,8 @@ class Workhorse:
             self._finish_waiters.setdefault(job_id, []).append(entry)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(entry[1].wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await entry[1].wait()
         finally:
             with self._lock:
                 waiters = self._finish_waiters.get(job_id)

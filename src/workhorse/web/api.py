@@ -219,8 +219,10 @@ class _Routes:
     async def ready(self) -> JSONResponse:
         checks: dict[str, str] = {}
         try:
-            store = await asyncio.wait_for(self.app.backend(), READY_TIMEOUT)
-            await asyncio.wait_for(store.worker_list(), READY_TIMEOUT)
+            async with asyncio.timeout(READY_TIMEOUT):
+                store = await self.app.backend()
+            async with asyncio.timeout(READY_TIMEOUT):
+                await store.worker_list()
             checks["store"] = "ok"
         except Exception as exc:
             checks["store"] = f"unreachable: {type(exc).__name__}: {exc}"

@@ -210,7 +210,8 @@ class Completer:
         self._wakeup.set()
         self._hurry.set()
         try:
-            await asyncio.wait_for(self._empty.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._empty.wait()
         except TimeoutError:
             return list(self._queue)
         return []
