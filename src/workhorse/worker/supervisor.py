@@ -17,8 +17,9 @@ RESTART_FIRST = 0.1
 RESTART_MAX = 5.0
 _STABLE_AFTER = 30.0
 """A side task that ran this long before dying restarts at the first delay again."""
-_CANCEL_AGAIN_AFTER = 0.1
-"""How long a stop waits for a cancelled side task before cancelling it once more."""
+_CANCEL_AGAIN_AFTER = 1.0
+"""How long a stop waits for a cancelled side task before cancelling it once more (time
+enough for the cleanup it may be doing, such as closing a connection)."""
 
 
 class Supervisor:
