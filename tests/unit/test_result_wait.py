@@ -4,10 +4,10 @@ the same turn of the event loop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
+from _polling import eventually
 from workhorse import Workhorse
 
 
@@ -20,7 +20,7 @@ async def test_a_cancelled_result_wait_is_cancelled_even_when_the_job_finishes_w
     # client left) then ran on. Each case cancels a few turns after the job finished.
     app = Workhorse("memory://")
     waiting = asyncio.create_task(app._wait_finished(7, timeout=10))
-    await _turns_until(lambda: 7 in app._finish_waiters)
+    await eventually(lambda: _holds(7 in app._finish_waiters), what="the wait registered")
     accepted: list[bool] = []
     loop = asyncio.get_running_loop()
 
@@ -33,7 +33,7 @@ async def test_a_cancelled_result_wait_is_cancelled_even_when_the_job_finishes_w
     app._jobs_finished([7])
     loop.call_soon(cancel_after, turns)
     await asyncio.wait({waiting}, timeout=5)
-    await _turns_until(lambda: bool(accepted))
+    await eventually(lambda: _holds(bool(accepted)), what="the cancel was made")
     assert waiting.done()
     if accepted[0]:
         assert waiting.cancelled(), "a cancellation the task accepted was dropped"
@@ -43,10 +43,5 @@ async def test_a_cancelled_result_wait_is_cancelled_even_when_the_job_finishes_w
     await app.aclose()
 
 
-async def _turns_until(condition: Callable[[], bool], turns: int = 100) -> None:
-    """Let the event loop run until ``condition`` holds, failing after ``turns`` turns."""
-    for _ in range(turns):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError(f"not reached within {turns} turns of the event loop")
+async def _holds(value: bool) -> bool:
+    return value
