@@ -496,6 +496,27 @@ class WorkflowRecord:
         return [dep for job, dep in self.edges if job == job_id]
 
 
+class Wanted(threading.Event):
+    """Set while a store's change feed is wanted: while the worker waits for a wake-up
+    (see :meth:`Backend.watch`). A feed on the event loop can also be told the moment
+    it is set, rather than look at it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._on_set: list[Callable[[], None]] = []
+
+    def set(self) -> None:
+        super().set()
+        for callback in tuple(self._on_set):
+            callback()
+
+    def on_set(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` each time this is set, in the thread that sets it, until
+        the function returned is called."""
+        self._on_set.append(callback)
+        return lambda: self._on_set.remove(callback)
+
+
 class Backend(abc.ABC):
     """The store behind a :class:`~workhorse.Workhorse` app.
 
@@ -545,7 +566,7 @@ class Backend(abc.ABC):
         return isinstance(exc, BackendUnavailableError | ConnectionError | TimeoutError)
 
     async def watch(
-        self, wake: Callable[[str | None], None], *, wanted: threading.Event | None = None
+        self, wake: Callable[[str | None], None], *, wanted: Wanted | None = None
     ) -> None:
         """Run until cancelled, calling ``wake(queue)`` when work may have arrived from
         another process (``queue`` is None when unknown). Backends without a change feed
@@ -553,8 +574,9 @@ class Backend(abc.ABC):
 
         ``wanted``, when given, is set while the caller waits for a wake-up (an idle
         worker) and clear while it would ignore one (a busy worker). A feed that costs
-        work per change may rest while it is clear, but once it is set again must wake
-        the caller if anything changed meanwhile."""
+        work per change may rest while it is clear, and after it woke the caller, but
+        once ``wanted`` is set again must wake the caller if anything changed
+        meanwhile."""
         return
 
     # -- jobs: writes ------------------------------------------------------------------

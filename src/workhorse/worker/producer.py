@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from workhorse.backends.base import Backend, ClaimedJob, ClaimLimits
+from workhorse.backends.base import Backend, ClaimedJob, ClaimLimits, Wanted
 from workhorse.settings import WorkerSettings
 from workhorse.worker.running import RunningJobs
 from workhorse.worker.store_health import RetryDelay, StoreHealth
@@ -93,7 +93,7 @@ class Producer:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._wakeup = asyncio.Event()
-        self.idle = threading.Event()
+        self.idle = Wanted()
         """Set while the loop sleeps until work may arrive: the wake-ups it waits for
         (the store's change feed may rest while it is clear)."""
         self._wake_lock = threading.Lock()

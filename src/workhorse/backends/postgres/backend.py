@@ -14,7 +14,6 @@ the outcome is unknown, for the caller to decide.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -39,6 +38,7 @@ from workhorse.backends.base import (
     QueueStats,
     ReclaimedJob,
     ReclaimResult,
+    Wanted,
     WorkerInfo,
     WorkerRecord,
 )
@@ -192,7 +192,7 @@ class PostgresBackend(
         return super().error_is_transient(exc) or isinstance(exc, psycopg.OperationalError)
 
     async def watch(
-        self, wake: Callable[[str | None], None], *, wanted: threading.Event | None = None
+        self, wake: Callable[[str | None], None], *, wanted: Wanted | None = None
     ) -> None:
         """Wake on the NOTIFY of enqueues and retries (they cost nothing to receive,
         ``wanted`` or not)."""

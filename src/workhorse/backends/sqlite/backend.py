@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -27,6 +26,7 @@ from workhorse.backends.base import (
     ProgressUpdate,
     QueueStats,
     ReclaimResult,
+    Wanted,
     WorkerInfo,
     WorkerRecord,
 )
@@ -139,7 +139,7 @@ class SQLiteBackend(
         return super().error_is_transient(exc) or is_busy(exc)
 
     async def watch(
-        self, wake: Callable[[str | None], None], *, wanted: threading.Event | None = None
+        self, wake: Callable[[str | None], None], *, wanted: Wanted | None = None
     ) -> None:
         """Call ``wake(None)`` after commits by other connections, until cancelled; rests
         while ``wanted`` is clear (every write of the file would wake its thread)."""

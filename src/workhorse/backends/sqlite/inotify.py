@@ -1,5 +1,6 @@
 """Linux inotify through ctypes: tells the change feed the moment the database's files
-are written, so an idle watcher sleeps in the kernel instead of waking on a timer.
+are written, so that an idle worker's event loop sleeps in the kernel until then
+instead of waking on a timer.
 
 A commit in WAL mode appends to ``<db>-wal`` with ``write(2)``, which raises
 ``IN_MODIFY`` on the folder's watch; checkpoints and a re-created WAL raise it on the
@@ -14,62 +15,33 @@ import ctypes
 import ctypes.util
 import errno
 import os
-import select
 import struct
-import time
 from pathlib import Path
 
 _IN_MODIFY = 0x00000002
 _IN_MOVED_TO = 0x00000080
 _IN_CREATE = 0x00000100
 _IN_Q_OVERFLOW = 0x00004000
-_POLL_RESOLUTION = 0.001
-"""poll(2) counts whole milliseconds."""
 _EVENT_HEADER = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of name
 
 
 class FileWatch:
-    """Waits until a file of one SQLite database (main file, ``-wal``) is written, or
-    until :meth:`interrupt` is called from another thread."""
+    """Tells whether a file of one SQLite database (main file, ``-wal``) was written.
+
+    Its descriptor never blocks: wait until it is readable (an event loop's reader,
+    ``select``), then :meth:`drain` it."""
 
     def __init__(self, inotify_fd: int, names: frozenset[str]) -> None:
         self._fd = inotify_fd
         self._names = names
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        self._poll = select.poll()
-        self._poll.register(self._fd, select.POLLIN)
-        self._poll.register(self._wake_read, select.POLLIN)
 
-    def wait(self, timeout: float) -> bool:
-        """Block up to ``timeout`` seconds; True if the database's files were written
-        (or events overflowed: then it cannot tell, and says yes). A wait shorter than
-        a millisecond, which ``poll(2)`` cannot time, sleeps and then looks at once."""
-        if 0 < timeout < _POLL_RESOLUTION:
-            time.sleep(timeout)
-            timeout = 0
-        ready = self._poll.poll(max(0, int(timeout * 1000)))
-        written = False
-        for fd, _ in ready:
-            if fd == self._fd:
-                written = self._drain_events() or written
-            else:
-                with contextlib.suppress(BlockingIOError):
-                    os.read(self._wake_read, 512)
-        return written
+    def fileno(self) -> int:
+        """The inotify descriptor, readable once an event is waiting."""
+        return self._fd
 
-    def interrupt(self) -> None:
-        """Make a blocked :meth:`wait` return now (thread-safe)."""
-        with contextlib.suppress(OSError):
-            os.write(self._wake_write, b"x")
-
-    def close(self) -> None:
-        """Release the inotify descriptor and the wake-up pipe."""
-        for fd in (self._fd, self._wake_read, self._wake_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    def _drain_events(self) -> bool:
+    def drain(self) -> bool:
+        """Read every waiting event without blocking; True if the database's files were
+        written (or events overflowed: then it cannot tell, and says yes)."""
         written = False
         while True:
             try:
@@ -84,6 +56,13 @@ class FileWatch:
                 offset = start + length
                 if mask & _IN_Q_OVERFLOW or name in self._names:
                     written = True
+
+    def close(self) -> None:
+        """Release the inotify descriptor (idempotent, never raises)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def open_file_watch(database: Path) -> FileWatch | None:
