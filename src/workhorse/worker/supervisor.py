@@ -17,9 +17,10 @@ RESTART_FIRST = 0.1
 RESTART_MAX = 5.0
 _STABLE_AFTER = 30.0
 """A side task that ran this long before dying restarts at the first delay again."""
-_CANCEL_AGAIN_AFTER = 1.0
-"""How long a stop waits for a cancelled side task before cancelling it once more (time
-enough for the cleanup it may be doing, such as closing a connection)."""
+CANCEL_AGAIN_AFTER = 1.0
+"""How long a stop waits for a cancelled task (a side task, a job's attempt) before
+cancelling it once more (time enough for the cleanup it may be doing, such as closing a
+connection)."""
 
 
 class Supervisor:
@@ -89,7 +90,7 @@ class Supervisor:
         # forever. Cancelling again until it ends delivers one for sure.
         while not task.done():
             task.cancel()
-            await asyncio.wait({task}, timeout=_CANCEL_AGAIN_AFTER)
+            await asyncio.wait({task}, timeout=CANCEL_AGAIN_AFTER)
 
     async def stop_all(self) -> None:
         """Cancel every side task and wait for them."""
