@@ -40,6 +40,34 @@ async def test_an_async_task_is_cancelled_at_its_timeout(local_app: Workhorse) -
     assert "0.2" in record.error.message
 
 
+async def test_an_async_task_that_drops_the_timeouts_cancellation_is_cancelled_again(
+    local_app: Workhorse,
+) -> None:
+    # On Python 3.11 asyncio.wait_for (psycopg_pool's wait for a connection among its
+    # users) drops a cancellation that arrives with its result: the job awaits on.
+    app = local_app
+    cancellations = 0
+
+    @app.task(timeout=0.2, retry=1)
+    async def stubborn() -> None:
+        nonlocal cancellations
+        never = asyncio.Event()
+        while True:
+            try:
+                await never.wait()
+            except asyncio.CancelledError:
+                cancellations += 1
+                if cancellations > 1:
+                    raise
+
+    async with app.worker():
+        job = await stubborn.enqueue()
+        record = await job_in_state(app, job.id, JobState.FAILED)
+    assert cancellations == 2
+    assert record.error is not None
+    assert record.error.type == "JobTimeoutError"  # not a stop by the worker
+
+
 async def test_a_timeout_is_retried_like_any_error(local_app: Workhorse) -> None:
     app = local_app
 

@@ -48,6 +48,7 @@ from workhorse.serialization import storable_text
 from workhorse.worker import _child
 from workhorse.worker._processes import ProcessPool
 from workhorse.worker._threads import DaemonThreadPool
+from workhorse.worker.deadline import within
 from workhorse.worker.offloop import in_thread, settle
 from workhorse.workflows.pipeline import Pipeline
 from workhorse.workflows.running import run_task
@@ -282,15 +283,12 @@ class JobRunner:
             if timeout is None:  # the common case, spared the timeout's bookkeeping
                 with bound(ctx):
                     return await task.fn(*args, **kwargs)
-            scope = asyncio.timeout(timeout)
-            try:
-                async with scope:
-                    with bound(ctx):
-                        return await task.fn(*args, **kwargs)
-            except TimeoutError as exc:
-                if scope.expired():  # chained: the traceback shows where the task was
-                    raise JobTimeoutError(_timed_out(task, timeout)) from exc
-                raise
+            with bound(ctx):
+                return await within(
+                    task.fn(*args, **kwargs),
+                    timeout,
+                    timed_out=lambda: JobTimeoutError(_timed_out(task, timeout)),
+                )
         label = f"job {ctx.job_id} ({task.name})"
         if task.executor == "process":
             fn = functools.partial(_child.call_by_name, *_importable_name(task), args, kwargs)
