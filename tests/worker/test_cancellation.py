@@ -9,7 +9,7 @@ import time
 from workhorse import Cancelled, JobRecord, JobState, Task, Workhorse, current_job
 
 from . import _process_tasks
-from ._support import job_in_state, wait_event
+from ._support import DropsOneCancellation, job_in_state, wait_event
 
 
 async def test_a_queued_job_is_cancelled_at_once(app: Workhorse) -> None:
@@ -97,24 +97,10 @@ async def test_an_async_task_that_drops_the_first_cancellation_is_cancelled_agai
 ) -> None:
     # On Python 3.11 asyncio.wait_for (psycopg_pool's wait for a connection among its
     # users) drops a cancellation that arrives with its result: the job awaits on.
-    started = asyncio.Event()
-    cancellations = 0
-
-    @app.task
-    async def stubborn() -> None:
-        nonlocal cancellations
-        started.set()
-        never = asyncio.Event()
-        while True:
-            try:
-                await never.wait()
-            except asyncio.CancelledError:
-                cancellations += 1
-                if cancellations > 1:
-                    raise
-
-    await _cancelled_after_the_grace(app, stubborn, started)
-    assert cancellations == 2
+    body = DropsOneCancellation()
+    stubborn = app.task(name="stubborn")(body.run)
+    await _cancelled_after_the_grace(app, stubborn, body.started)
+    assert body.cancellations == 2
 
 
 async def _cancelled_after_the_grace(

@@ -14,7 +14,7 @@ import pytest
 from workhorse import Backoff, JobState, Retry, Workhorse, current_job
 
 from . import _process_tasks
-from ._support import job_in_state, wait_event
+from ._support import DropsOneCancellation, job_in_state, wait_event
 
 
 async def test_an_async_task_is_cancelled_at_its_timeout(local_app: Workhorse) -> None:
@@ -46,24 +46,12 @@ async def test_an_async_task_that_drops_the_timeouts_cancellation_is_cancelled_a
     # On Python 3.11 asyncio.wait_for (psycopg_pool's wait for a connection among its
     # users) drops a cancellation that arrives with its result: the job awaits on.
     app = local_app
-    cancellations = 0
-
-    @app.task(timeout=0.2, retry=1)
-    async def stubborn() -> None:
-        nonlocal cancellations
-        never = asyncio.Event()
-        while True:
-            try:
-                await never.wait()
-            except asyncio.CancelledError:
-                cancellations += 1
-                if cancellations > 1:
-                    raise
-
+    body = DropsOneCancellation()
+    stubborn = app.task(name="stubborn", timeout=0.2, retry=1)(body.run)
     async with app.worker():
         job = await stubborn.enqueue()
         record = await job_in_state(app, job.id, JobState.FAILED)
-    assert cancellations == 2
+    assert body.cancellations == 2
     assert record.error is not None
     assert record.error.type == "JobTimeoutError"  # not a stop by the worker
 
