@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import pytest
 
+from _polling import eventually
 from workhorse.worker import deadline
 from workhorse.worker.deadline import within
 
@@ -21,17 +23,20 @@ def quick_again(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(deadline, "CANCEL_AGAIN_AFTER", 0.05)
 
 
-async def stubborn(drops: int, started: asyncio.Event | None = None) -> str:
-    """Awaits forever, dropping its first ``drops`` cancellations."""
+async def stubborn(
+    drops: int, dropped: list[int] | None = None, started: asyncio.Event | None = None
+) -> str:
+    """Awaits forever, dropping its first ``drops`` cancellations (counted in
+    ``dropped[0]``)."""
+    dropped = [0] if dropped is None else dropped
     if started is not None:
         started.set()
-    dropped = 0
     while True:
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
-            dropped += 1
-            if dropped > drops:
+            dropped[0] += 1
+            if dropped[0] > drops:
                 raise
 
 
@@ -54,6 +59,13 @@ async def test_a_call_that_returns_leaves_no_cancel_request_behind() -> None:
         assert _cancel_requests() == 0
 
 
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return check()
+
+    return probe
+
+
 def _cancel_requests() -> int:
     task = asyncio.current_task()
     assert task is not None
@@ -62,12 +74,13 @@ def _cancel_requests() -> int:
 
 @pytest.mark.parametrize("after_the_timeout", [False, True])
 async def test_a_cancellation_from_elsewhere_is_not_a_timeout(after_the_timeout: bool) -> None:
-    started = asyncio.Event()
+    dropped, started = [0], asyncio.Event()
     timeout = 0.01 if after_the_timeout else 30
-    waiter = asyncio.create_task(within(stubborn(20, started), timeout, timed_out=TimedOut))
+    call = stubborn(20, dropped, started)
+    waiter = asyncio.create_task(within(call, timeout, timed_out=TimedOut))
     await started.wait()
-    if after_the_timeout:
-        await asyncio.sleep(0.2)  # expired, and cancelled again a few times meanwhile
+    if after_the_timeout:  # expired, then cancelled again by within() itself
+        await eventually(_async(lambda: dropped[0] >= 2), what="a cancellation again")
     waiter.cancel()
     # The call drops 20 cancellations: the worker's stop keeps cancelling as well.
     while not waiter.done():
