@@ -85,6 +85,6 @@ async def test_a_cancellation_from_elsewhere_is_not_a_timeout(after_the_timeout:
     # The call drops 20 cancellations: the worker's stop keeps cancelling as well.
     while not waiter.done():
         waiter.cancel()
-        await asyncio.sleep(0.01)
+        await asyncio.wait({waiter}, timeout=0.01)
     with pytest.raises(asyncio.CancelledError):
         waiter.result()
