@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from _polling import eventually
-from workhorse.worker import deadline
+from workhorse.worker import cancelling
 from workhorse.worker.deadline import within
 
 
@@ -20,7 +20,7 @@ class TimedOut(Exception):
 
 @pytest.fixture(autouse=True)
 def quick_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deadline, "CANCEL_AGAIN_AFTER", 0.05)
+    monkeypatch.setattr(cancelling, "CANCEL_AGAIN_AFTER", 0.05)
 
 
 async def stubborn(

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from workhorse.backends.base import ClaimedJob, Lease, Outcome
 from workhorse.jobs import JobState
 from workhorse.settings import WorkerSettings
+from workhorse.worker.cancelling import CancelUntilDone
 from workhorse.worker.completer import Completer
 from workhorse.worker.executor import AttemptResult, JobRunner
 from workhorse.worker.progress import ProgressReporter
 from workhorse.worker.running import RunningJob, RunningJobs, StopReason
-from workhorse.worker.supervisor import CANCEL_AGAIN_AFTER
 
 logger = logging.getLogger("workhorse.worker")
 
@@ -129,16 +129,7 @@ class Attempts:
             running.stop_reason = reason
         running.ctx._request_cancel()
         if running.task is not None:
-            self._cancel_until_done(running.task)
-
-    def _cancel_until_done(self, task: asyncio.Task[None]) -> None:
-        """Cancel ``task``, and again every :data:`CANCEL_AGAIN_AFTER` seconds until it
-        ends: a job's own code can drop a cancellation (on Python 3.11
-        ``asyncio.wait_for``, psycopg_pool's wait for a connection among its users, drops
-        one that arrives with its result), and a job caught so would run on."""
-        if not task.done():
-            task.cancel()
-            self._loop.call_later(CANCEL_AGAIN_AFTER, self._cancel_until_done, task)
+            CancelUntilDone(running.task)  # job code may drop one cancellation
 
     def lost(self, running: RunningJob, why: str) -> None:
         """The lease of this attempt is gone: stop it, and never write its outcome."""

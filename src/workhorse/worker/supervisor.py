@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from workhorse.worker.cancelling import CANCEL_AGAIN_AFTER
 from workhorse.worker.store_health import RetryDelay
 
 logger = logging.getLogger("workhorse.worker")
@@ -17,10 +18,6 @@ RESTART_FIRST = 0.1
 RESTART_MAX = 5.0
 _STABLE_AFTER = 30.0
 """A side task that ran this long before dying restarts at the first delay again."""
-CANCEL_AGAIN_AFTER = 1.0
-"""How long a stop waits for a cancelled task (a side task, a job's attempt) before
-cancelling it once more (time enough for the cleanup it may be doing, such as closing a
-connection)."""
 
 
 class Supervisor:
