@@ -36,6 +36,15 @@ async def eventually(
         delay = min(delay * 2, every)
 
 
+async def until(check: Callable[[], bool], *, what: str, timeout: float = DEADLINE) -> None:
+    """:func:`eventually` for a condition that needs no awaiting (a counter, a flag)."""
+
+    async def probe() -> bool:
+        return check()
+
+    await eventually(probe, timeout=timeout, what=what)
+
+
 def wait_until(
     check: Callable[[], bool], *, timeout: float, what: str, every: float = 0.02
 ) -> None:

@@ -11,12 +11,12 @@ import select
 import sqlite3
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from _polling import eventually
+from _polling import until
 from workhorse.backends.base import NewJob, Wanted
 from workhorse.backends.sqlite import SQLiteBackend, watch
 from workhorse.backends.sqlite.inotify import open_file_watch
@@ -261,19 +261,13 @@ async def loop_feed(path: Path, wakes: Wakes) -> AsyncIterator[PipeEvents]:
     """A bare loop feed (no safety check) on ``path``, its events from a pipe."""
     events = PipeEvents()
     cursor = sqlite3.connect(path, isolation_level=None).cursor()
-    feed = _LoopFeed(cursor, events, wakes, wanted=None)  # type: ignore[arg-type]
+    seen = watch._checked_version(cursor)
+    feed = _LoopFeed(cursor, seen, events, wakes, wanted=None)  # type: ignore[arg-type]
     try:
         yield events
     finally:
         feed.close()
         events.close()
-
-
-def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
-    async def probe() -> bool:
-        return check()
-
-    return probe
 
 
 def _writer(path: Path) -> sqlite3.Connection:
@@ -296,7 +290,7 @@ async def test_a_write_event_before_its_commit_is_published_is_followed_up(
     async with loop_feed(path, wakes) as events:
         looked = checks[0]
         events.event()  # the frames, not yet published
-        await eventually(_async(lambda: checks[0] > looked), what="the feed's look")
+        await until(lambda: checks[0] > looked, what="the feed's look")
         assert wakes.calls == []
         writer.execute("INSERT INTO t VALUES (1)")  # published: no event comes for it
         await wakes.next(timeout=5)

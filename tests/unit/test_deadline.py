@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 
 import pytest
 
-from _polling import eventually
+from _polling import until
 from workhorse.worker import cancelling
 from workhorse.worker.deadline import within
 
@@ -59,13 +58,6 @@ async def test_a_call_that_returns_leaves_no_cancel_request_behind() -> None:
         assert _cancel_requests() == 0
 
 
-def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
-    async def probe() -> bool:
-        return check()
-
-    return probe
-
-
 def _cancel_requests() -> int:
     task = asyncio.current_task()
     assert task is not None
@@ -80,7 +72,7 @@ async def test_a_cancellation_from_elsewhere_is_not_a_timeout(after_the_timeout:
     waiter = asyncio.create_task(within(call, timeout, timed_out=TimedOut))
     await started.wait()
     if after_the_timeout:  # expired, then cancelled again by within() itself
-        await eventually(_async(lambda: dropped[0] >= 2), what="a cancellation again")
+        await until(lambda: dropped[0] >= 2, what="a cancellation again")
     waiter.cancel()
     # The call drops 20 cancellations: the worker's stop keeps cancelling as well.
     while not waiter.done():

@@ -79,7 +79,7 @@ async def _watch_on_loop(
     wake: Callable[[str | None], None],
     wanted: Wanted | None,
 ) -> None:
-    feed = _LoopFeed(_open_version_reader(settings), files, wake, wanted)
+    feed = _LoopFeed(*_open_version_reader(settings), files, wake, wanted)
     try:
         wake(None)  # whatever was committed before its baseline went unseen
         while True:
@@ -91,18 +91,17 @@ async def _watch_on_loop(
         feed.close()
 
 
-def _open_version_reader(settings: SQLiteSettings) -> sqlite3.Cursor:
-    """A connection for the loop's thread: it never waits for a lock (a lock that hides
-    the version counts as a change)."""
+def _open_version_reader(settings: SQLiteSettings) -> tuple[sqlite3.Cursor, int | None]:
+    """A connection for the loop's thread, which never waits for a lock (a lock that
+    hides the version counts as a change), and the version it reads first."""
     conn = connect(settings)
     try:
         conn.execute("PRAGMA busy_timeout = 0")
         cursor = conn.cursor()
-        _checked_version(cursor)  # fails here, not in a reader callback, if it cannot read
+        return cursor, _checked_version(cursor)  # fails here, not in a reader callback
     except sqlite3.Error as exc:
         conn.close()
         raise translate(exc, settings.path)  # noqa: B904 (translate sets the cause)
-    return cursor
 
 
 class _LoopFeed:
@@ -117,6 +116,7 @@ class _LoopFeed:
     def __init__(
         self,
         cursor: sqlite3.Cursor,
+        seen: int | None,
         files: FileWatch,
         wake: Callable[[str | None], None],
         wanted: Wanted | None,
@@ -126,7 +126,7 @@ class _LoopFeed:
         self._wake = wake
         self._wanted = wanted
         self._loop = asyncio.get_running_loop()
-        self._seen = _checked_version(cursor)
+        self._seen = seen
         self._follow_up: asyncio.TimerHandle | None = None
         self._reading = False
         self.failed: asyncio.Future[None] = self._loop.create_future()
