@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from workhorse.worker.cancelling import CANCEL_AGAIN_AFTER
+from workhorse.worker.cancelling import CancelUntilDone
 from workhorse.worker.store_health import RetryDelay
 
 logger = logging.getLogger("workhorse.worker")
@@ -81,13 +81,13 @@ class Supervisor:
         self._up.pop(name, None)
         if task is None:
             return
-        # A cancellation can be lost: on Python 3.11, asyncio.wait_for (psycopg_pool
-        # waits for a free connection with it) returns the result and drops the
-        # cancellation when both arrive in the same turn, and the side task then runs on
-        # forever. Cancelling again until it ends delivers one for sure.
-        while not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=CANCEL_AGAIN_AFTER)
+        # A cancellation can be lost (see worker.cancelling): a heartbeat that dropped
+        # one in psycopg_pool's wait for a connection ran on and hung the stop.
+        again = CancelUntilDone(task)
+        try:
+            await asyncio.wait({task})
+        finally:
+            again.stop()
 
     async def stop_all(self) -> None:
         """Cancel every side task and wait for them."""
