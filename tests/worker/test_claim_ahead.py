@@ -4,6 +4,7 @@ once and within the slots, and held jobs that wait too long go back to the queue
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
@@ -49,11 +50,67 @@ async def test_jobs_that_last_are_claimed_no_more_than_the_free_slots(
 
     @app.task(name="tests.lasts")
     async def lasts() -> None:
-        await asyncio.sleep(0.03)  # the task's own work: longer than AHEAD_RUN_TIME
+        # The task's own work: far longer than the claims (4 slots would hold a job
+        # ahead only if two claims took 75 ms).
+        await asyncio.sleep(0.3)
 
-    limits = await _claim_limits_draining(app, [lasts.call() for _ in range(16)])
+    limits = await _claim_limits_draining(app, [lasts.call() for _ in range(8)])
     assert limits
     assert max(limits) <= 4, limits
+
+
+async def test_jobs_longer_than_short_are_claimed_ahead_by_what_ends_during_two_claims(
+    app: Workhorse,
+) -> None:
+    ran: list[int] = []
+    in_flight = [0, 0]  # now, most at once
+
+    @app.task(name="tests.medium")
+    async def medium(n: int) -> None:
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight[1], in_flight[0])
+        await asyncio.sleep(0.02)  # the task's own work: longer than AHEAD_RUN_TIME
+        in_flight[0] -= 1
+        ran.append(n)
+
+    jobs = 40
+    # Claims as long as the jobs: two of them see the 4 slots free up twice over.
+    limits = await _claim_limits_draining(
+        app, [medium.call(n) for n in range(jobs)], claim_delay=0.02
+    )
+    assert sorted(ran) == list(range(jobs))
+    assert in_flight[1] <= 4
+    assert max(limits) > 4, limits
+
+
+def _producer_with(capacity: int, run_time: float, claim_time: float) -> Producer:
+    running = RunningJobs(capacity)
+    running.run_time = run_time
+    store = cast(Any, None)
+    producer = Producer(
+        store,
+        replace(FAST, concurrency=capacity),
+        "tests-worker",
+        running,
+        StoreHealth("tests-worker", store),
+        launch=lambda jobs, renewed_at: None,
+        release=lambda jobs: asyncio.sleep(0),
+        may_claim=lambda: True,
+    )
+    producer._claim_time = claim_time
+    return producer
+
+
+async def test_how_many_jobs_are_held_ahead_follows_how_long_attempts_and_claims_take() -> None:
+    # Short attempts: two rounds of slots.
+    assert _producer_with(50, run_time=0.001, claim_time=0.002)._lookahead() == 100
+    # 50 ms attempts, 2 ms claims: the 4 slots expected to free up during two claims.
+    assert _producer_with(50, run_time=0.05, claim_time=0.002)._lookahead() == 4
+    # Never more than two rounds, however slow the claims.
+    assert _producer_with(4, run_time=0.05, claim_time=1.0)._lookahead() == 8
+    # Attempts that outlast the claims by far, or none ended yet: nothing held.
+    assert _producer_with(50, run_time=1.0, claim_time=0.002)._lookahead() == 0
+    assert _producer_with(50, run_time=math.inf, claim_time=0.002)._lookahead() == 0
 
 
 async def test_jobs_held_ahead_go_back_to_the_queue_when_no_slot_frees_in_time(
@@ -112,14 +169,19 @@ async def test_jobs_held_ahead_go_back_to_the_queue_when_no_slot_frees_in_time(
         assert (record.state, record.attempt) == (JobState.QUEUED, 0)
 
 
-async def _claim_limits_draining(app: Workhorse, calls: Sequence[JobSpec[None]]) -> list[int]:
-    """Enqueue ``calls``, drain them with a worker of 4 slots; the limit of each claim."""
+async def _claim_limits_draining(
+    app: Workhorse, calls: Sequence[JobSpec[None]], *, claim_delay: float = 0.0
+) -> list[int]:
+    """Enqueue ``calls``, drain them with a worker of 4 slots; the limit of each claim.
+    ``claim_delay`` makes each claim take that much longer (a distant store)."""
     store = await app.backend()
     limits: list[int] = []
     claim = store.job_claim
 
     async def recording(**kwargs: Any) -> list[ClaimedJob]:
         limits.append(kwargs["limit"])
+        if claim_delay:
+            await asyncio.sleep(claim_delay)
         return await claim(**kwargs)
 
     store.job_claim = recording  # type: ignore[method-assign]
