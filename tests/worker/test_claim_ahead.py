@@ -22,21 +22,11 @@ from ._support import FAST, eventually, wait_event
 async def test_short_jobs_are_claimed_ahead_and_each_runs_once_within_the_slots(
     app: Workhorse,
 ) -> None:
-    ran: list[int] = []
-    in_flight = [0, 0]  # now, most at once
-
-    @app.task(name="tests.short")
-    async def short(n: int) -> None:
-        in_flight[0] += 1
-        in_flight[1] = max(in_flight[1], in_flight[0])
-        await asyncio.sleep(0)  # a turn of the loop: the other attempts run meanwhile
-        in_flight[0] -= 1
-        ran.append(n)
-
     jobs = 120
-    limits = await _claim_limits_draining(app, [short.call(n) for n in range(jobs)])
+    # Each job takes a turn of the loop: the other attempts run meanwhile.
+    ran, most, limits = await _drain_counted(app, jobs, work=0.0)
     assert sorted(ran) == list(range(jobs))
-    assert in_flight[1] <= 4
+    assert most <= 4
     # The first claim fills the slots; once attempts proved short, claims ask for more
     # jobs than there are slots.
     assert limits[0] == 4
@@ -62,24 +52,12 @@ async def test_jobs_that_last_are_claimed_no_more_than_the_free_slots(
 async def test_jobs_longer_than_short_are_claimed_ahead_by_what_ends_during_two_claims(
     app: Workhorse,
 ) -> None:
-    ran: list[int] = []
-    in_flight = [0, 0]  # now, most at once
-
-    @app.task(name="tests.medium")
-    async def medium(n: int) -> None:
-        in_flight[0] += 1
-        in_flight[1] = max(in_flight[1], in_flight[0])
-        await asyncio.sleep(0.02)  # the task's own work: longer than AHEAD_RUN_TIME
-        in_flight[0] -= 1
-        ran.append(n)
-
     jobs = 40
-    # Claims as long as the jobs: two of them see the 4 slots free up twice over.
-    limits = await _claim_limits_draining(
-        app, [medium.call(n) for n in range(jobs)], claim_delay=0.02
-    )
+    # Jobs longer than AHEAD_RUN_TIME, and claims as long as they are: two claims see
+    # the 4 slots free up twice over.
+    ran, most, limits = await _drain_counted(app, jobs, work=0.02, claim_delay=0.02)
     assert sorted(ran) == list(range(jobs))
-    assert in_flight[1] <= 4
+    assert most <= 4
     assert max(limits) > 4, limits
 
 
@@ -189,6 +167,28 @@ async def _claim_limits_draining(
     async with app.worker(concurrency=4):
         await eventually(app.queue_stats, lambda stats: _completed(stats) == len(calls))
     return limits
+
+
+async def _drain_counted(
+    app: Workhorse, jobs: int, *, work: float, claim_delay: float = 0.0
+) -> tuple[list[int], int, list[int]]:
+    """Drain ``jobs`` calls of a task that works ``work`` seconds, with a worker of 4
+    slots (see ``_claim_limits_draining``): the numbers of the jobs that ran, the most
+    that ran at once, and the limit of each claim."""
+    ran: list[int] = []
+    in_flight = [0, 0]  # now, most at once
+
+    @app.task(name="tests.counted")
+    async def counted(n: int) -> None:
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight[1], in_flight[0])
+        await asyncio.sleep(work)  # the task's own work
+        in_flight[0] -= 1
+        ran.append(n)
+
+    calls = [counted.call(n) for n in range(jobs)]
+    limits = await _claim_limits_draining(app, calls, claim_delay=claim_delay)
+    return ran, in_flight[1], limits
 
 
 def _completed(stats: Sequence[Any]) -> int:
