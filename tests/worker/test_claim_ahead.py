@@ -1,5 +1,6 @@
-"""Claiming a round ahead of the free slots while attempts are short: every job still runs
-once and within the slots, and held jobs that wait too long go back to the queue."""
+"""Claiming ahead of the free slots, two rounds while attempts are short and the jobs that
+should start during two claims while they are longer: every job still runs once and
+within the slots, and held jobs that wait too long go back to the queue."""
 
 from __future__ import annotations
 
