@@ -10,10 +10,10 @@ and the peers harness's pickup latency). No app, no producer, no executor: the f
 are what the store and the operating system cost, for comparison with the real worker's
 pickup latency (``bench.py``).
 
-Each run varies one thing: a table of one column or workhorse's own jobs table (its
-insert and its claim statement); the enqueue's ``fdatasync`` of the WAL after its commit
-(the default store's durable enqueue) or none; the worker on any CPU, or pinned to
-another CPU than this process's. Linux only (inotify, CPU affinity).
+Each run varies one thing: a bare table (an id, a state, the time sent) or workhorse's
+own jobs table (its insert and its claim statement); the enqueue's ``fdatasync`` of the
+WAL after its commit (the default store's durable enqueue) or none; the worker on any
+CPU, or pinned to another CPU than this process's. Linux only (inotify, CPU affinity).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import random
+import select
 import sqlite3
 import subprocess
 import sys
@@ -42,16 +43,17 @@ from workhorse.backends.sqlite.statements import claim_sql, due_query
 SAMPLES = 200
 WARMUP = 5
 SAMPLE_TIMEOUT = 10.0
+"""Seconds a job may wait to be picked up before the run is called failed."""
 QUANTILES = (0.5, 0.9, 0.99)
 FOLLOW_UP = (0.0005, 0.001, 0.002, 0.004, 0.008)
 """Seconds after a write event that moved no version to look again (the commit may be
 published just after its frames are written)."""
 
-ONE_COLUMN_SCHEMA = (
+BARE_SCHEMA = (
     "CREATE TABLE floor_jobs (id INTEGER PRIMARY KEY, state TEXT NOT NULL, sent REAL NOT NULL)",
     "CREATE INDEX floor_jobs_queued ON floor_jobs (id) WHERE state = 'queued'",
 )
-ONE_COLUMN_CLAIM = """
+BARE_CLAIM = """
 UPDATE floor_jobs SET state = 'running'
 WHERE id IN (SELECT id FROM floor_jobs WHERE state = 'queued' ORDER BY id LIMIT 16)
 RETURNING sent
@@ -61,14 +63,14 @@ RETURNING sent
 @dataclass(frozen=True)
 class Run:
     table: str
-    """``one-column`` or ``jobs``."""
+    """``bare`` (an id, a state, the time sent) or ``jobs``."""
     fsync: bool
     pinned: bool = False
 
     def label(self) -> str:
         return " | ".join(
             (
-                "workhorse's jobs table" if self.table == "jobs" else "one column",
+                "workhorse's jobs table" if self.table == "jobs" else "bare (id, state, sent)",
                 "fdatasync" if self.fsync else "none",
                 "another CPU than the enqueuer's" if self.pinned else "any",
             )
@@ -76,9 +78,9 @@ class Run:
 
 
 RUNS = (
-    Run("one-column", fsync=False),
-    Run("one-column", fsync=True),
-    Run("one-column", fsync=True, pinned=True),
+    Run("bare", fsync=False),
+    Run("bare", fsync=True),
+    Run("bare", fsync=True, pinned=True),
     Run("jobs", fsync=False),
     Run("jobs", fsync=True),
     Run("jobs", fsync=True, pinned=True),
@@ -88,8 +90,8 @@ RUNS = (
 # -- the worker process ---------------------------------------------------------------
 
 
-def _claim_one_column(conn: sqlite3.Connection) -> list[float]:
-    return [sent for (sent,) in conn.execute(ONE_COLUMN_CLAIM)]
+def _claim_bare(conn: sqlite3.Connection) -> list[float]:
+    return [sent for (sent,) in conn.execute(BARE_CLAIM)]
 
 
 def _claim_jobs(conn: sqlite3.Connection) -> list[float]:
@@ -109,7 +111,7 @@ async def work(table: str, path: str) -> None:
     reader.execute("PRAGMA busy_timeout = 0")
     writer = sqlite3.connect(path, isolation_level=None, timeout=5.0)
     writer.execute("PRAGMA synchronous = NORMAL")
-    claim = _claim_jobs if table == "jobs" else _claim_one_column
+    claim = _claim_jobs if table == "jobs" else _claim_bare
     seen = _version(reader)
     follow_up: asyncio.TimerHandle | None = None
     running: set[asyncio.Task[None]] = set()
@@ -165,7 +167,7 @@ def _create_store(table: str, path: str) -> Callable[[], None]:
             job_writes.insert(conn, [insert_params(job, time.time())])
 
     else:
-        for statement in ONE_COLUMN_SCHEMA:
+        for statement in BARE_SCHEMA:
             conn.execute(statement)
 
         def insert() -> None:
@@ -205,14 +207,13 @@ def measure(run: Run, samples: int) -> list[float]:
         os.sched_setaffinity(0, {first})
         worker_cpus = set(others)
     worker = subprocess.Popen(
-        [sys.executable, __file__, "--worker", run.table, path],
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, __file__, "--worker", run.table, path], stdout=subprocess.PIPE
     )
     assert worker.stdout is not None
+    lines = _Lines(worker.stdout.fileno())
     try:
         os.sched_setaffinity(worker.pid, worker_cpus)
-        if worker.stdout.readline().strip() != "ready":
+        if lines.next() != "ready":
             raise SystemExit("the worker did not start")
         latencies = []
         for _ in range(WARMUP + samples):
@@ -220,13 +221,34 @@ def measure(run: Run, samples: int) -> list[float]:
             enqueue()
             if run.fsync:
                 os.fdatasync(wal)
-            latencies.append(float(worker.stdout.readline()) * 1000)
+            latencies.append(float(lines.next()) * 1000)
         return latencies[WARMUP:]
     finally:
         worker.terminate()
         worker.wait(SAMPLE_TIMEOUT)
         os.close(wal)
         os.sched_setaffinity(0, everywhere)
+
+
+class _Lines:
+    """The worker's output, line by line, each within :data:`SAMPLE_TIMEOUT`."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending = b""
+
+    def next(self) -> str:
+        deadline = time.monotonic() + SAMPLE_TIMEOUT
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._fd], [], [], left)[0]:
+                raise SystemExit(f"nothing from the worker in {SAMPLE_TIMEOUT:g} s")
+            chunk = os.read(self._fd, 4096)
+            if not chunk:
+                raise SystemExit("the worker exited")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line.decode().strip()
 
 
 def main() -> None:
