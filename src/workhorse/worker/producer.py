@@ -43,7 +43,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from workhorse.backends.base import Backend, ClaimedJob, ClaimLimits, Wanted
 from workhorse.settings import WorkerSettings
-from workhorse.worker.running import RunningJobs
+from workhorse.worker.running import RunningJobs, moving_average
 from workhorse.worker.store_health import RetryDelay, StoreHealth
 
 logger = logging.getLogger("workhorse.worker")
@@ -185,7 +185,7 @@ class Producer:
             retry.reset()
             self._health.ok(_LOOP)
             self.claims += 1
-            self._claim_time += (time.monotonic() - started - self._claim_time) / 8
+            self._claim_time = moving_average(self._claim_time, time.monotonic() - started)
             if self._stopping:
                 await self._release(jobs)
                 break

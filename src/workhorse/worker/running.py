@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 from workhorse.backends.base import ClaimedJob, Lease
 from workhorse.context import JobContext
 
+AVERAGE_WEIGHT = 1 / 8
+"""Weight of the newest sample in the worker's moving averages (attempts, claims)."""
+
+
+def moving_average(average: float, sample: float) -> float:
+    """``average`` moved by :data:`AVERAGE_WEIGHT` of the way towards ``sample``."""
+    return average + (sample - average) * AVERAGE_WEIGHT
+
 
 class StopReason(enum.Enum):
     """Why the worker stopped an attempt before it ended by itself."""
@@ -75,7 +83,7 @@ class RunningJobs:
             self.freed.set()
             held = time.monotonic() - running.launched_at
             average = self.run_time
-            self.run_time = held if average == math.inf else average + (held - average) / 8
+            self.run_time = held if average == math.inf else moving_average(average, held)
 
     def get(self, job_id: int) -> RunningJob | None:
         """The attempt of ``job_id``, if running here."""
