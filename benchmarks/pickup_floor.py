@@ -25,6 +25,7 @@ import os
 import random
 import select
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,15 +40,12 @@ from workhorse.backends.sqlite import job_writes
 from workhorse.backends.sqlite.inotify import open_file_watch
 from workhorse.backends.sqlite.rows import claimed_jobs, insert_params
 from workhorse.backends.sqlite.statements import claim_sql, due_query
+from workhorse.backends.sqlite.watch import FOLLOW_UP
 
 SAMPLES = 200
 WARMUP = 5
 SAMPLE_TIMEOUT = 10.0
 """Seconds a job may wait to be picked up before the run is called failed."""
-QUANTILES = (0.5, 0.9, 0.99)
-FOLLOW_UP = (0.0005, 0.001, 0.002, 0.004, 0.008)
-"""Seconds after a write event that moved no version to look again (the commit may be
-published just after its frames are written)."""
 
 BARE_SCHEMA = (
     "CREATE TABLE floor_jobs (id INTEGER PRIMARY KEY, state TEXT NOT NULL, sent REAL NOT NULL)",
@@ -263,8 +261,8 @@ def main() -> None:
     print("| table | after the commit | worker on | p50 ms | p90 ms | p99 ms |")
     print("|---|---|---|---|---|---|")
     for run in RUNS:
-        values = sorted(measure(run, args.samples))
-        p50, p90, p99 = (values[min(len(values) - 1, int(len(values) * q))] for q in QUANTILES)
+        percentiles = statistics.quantiles(measure(run, args.samples), n=100)
+        p50, p90, p99 = percentiles[49], percentiles[89], percentiles[98]
         print(f"| {run.label()} | {p50:.2f} | {p90:.2f} | {p99:.2f} |", flush=True)
     print(f"\nload after: {os.getloadavg()[0]:.2f}")
 
