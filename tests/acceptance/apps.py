@@ -3,7 +3,8 @@
 
 Its store is ``$WORKHORSE_URL``. Tasks that have an effect append one line
 ``job_id attempt pid`` to the file ``$WORKHORSE_TEST_EFFECTS``: an O_APPEND write of a
-short line is atomic, and it survives a SIGKILL of the process right after it.
+short line is atomic, and it survives a SIGKILL of the process right after it. The slow
+task also appends such a line to ``$WORKHORSE_TEST_STARTS`` as its attempt begins.
 """
 
 from __future__ import annotations
@@ -14,15 +15,25 @@ import os
 from workhorse import Retry, Workhorse, current_job
 
 EFFECTS_ENV = "WORKHORSE_TEST_EFFECTS"
+STARTS_ENV = "WORKHORSE_TEST_STARTS"
 
 app = Workhorse()
 
 
 def record_effect() -> None:
     """Append this attempt's line to the effects file."""
+    _append_attempt(os.environ[EFFECTS_ENV])
+
+
+def record_start() -> None:
+    """Append this attempt's line to the starts file: it runs in the worker now."""
+    _append_attempt(os.environ[STARTS_ENV])
+
+
+def _append_attempt(path: str) -> None:
     job = current_job()
     line = f"{job.job_id} {job.attempt} {os.getpid()}\n".encode()
-    fd = os.open(os.environ[EFFECTS_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
     finally:
@@ -30,7 +41,7 @@ def record_effect() -> None:
 
 
 def read_effects(path: str | os.PathLike[str]) -> dict[int, int]:
-    """How many effects each job id recorded."""
+    """How many lines each job id has in the effects (or starts) file at ``path``."""
     counts: dict[int, int] = {}
     if not os.path.exists(path):
         return counts
@@ -51,7 +62,9 @@ async def effect(n: int, ms: float) -> int:
 
 @app.task(name="acceptance.slow")
 async def slow(seconds: float) -> str:
-    """Work for ``seconds``, then record the effect (released, it records nothing)."""
+    """Record its start, work for ``seconds``, then record the effect (released, it
+    records no effect)."""
+    record_start()
     await asyncio.sleep(seconds)
     record_effect()
     return "done"

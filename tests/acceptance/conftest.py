@@ -15,7 +15,7 @@ from workhorse.backends import Backend, open_backend
 from workhorse.backends.base import JobFilter, NewJob
 from workhorse.jobs import JobRecord, JobState
 
-from .apps import EFFECTS_ENV, read_effects
+from .apps import EFFECTS_ENV, STARTS_ENV, read_effects
 
 FAST = (
     "--lease",
@@ -47,9 +47,16 @@ class Site:
         return self.tmp / "effects.log"
 
     @property
+    def starts_file(self) -> Path:
+        """Where the test app's slow task records that its attempt began."""
+        return self.tmp / "starts.log"
+
+    @property
     def env(self) -> dict[str, str]:
         """The environment of CLI and worker subprocesses on this site."""
-        return cli_env(self.url, **{EFFECTS_ENV: str(self.effects_file)})
+        return cli_env(
+            self.url, **{EFFECTS_ENV: str(self.effects_file), STARTS_ENV: str(self.starts_file)}
+        )
 
     def start_worker(self, *flags: str) -> WorkerProcess:
         """``workhorse worker start tests.acceptance.apps:app FLAGS`` in the background."""
@@ -65,6 +72,10 @@ class Site:
     def effects(self) -> dict[int, int]:
         """Effects recorded so far, per job id."""
         return read_effects(self.effects_file)
+
+    def started(self) -> dict[int, int]:
+        """Attempts of the slow task begun so far, per job id."""
+        return read_effects(self.starts_file)
 
     async def insert(self, jobs: list[NewJob]) -> list[int]:
         """Enqueue rows directly (the test's side of the store); their ids."""

@@ -29,11 +29,12 @@ async def test_a_stop_signal_finishes_jobs_in_flight_and_leaves_the_rest_queued(
     await site.insert([_slow(3.0) for _ in range(12)])
     worker = site.start_worker("--concurrency", "4", "--shutdown-grace", str(grace), *FAST)
 
+    # Begun in the worker, not only claimed: a stop during a claim gives its jobs back.
     async def four_running() -> bool:
-        return await site.count(JobState.RUNNING) == 4
+        return len(site.started()) == 4
 
     await eventually(four_running, timeout=30, what="4 running jobs")
-    in_flight = {job.id for job in await site.jobs(JobState.RUNNING)}
+    in_flight = set(site.started())
     worker.signal(signum)
     sent = time.monotonic()
     code = worker.wait(timeout=grace + 10)
@@ -55,8 +56,8 @@ async def test_sigterm_releases_a_job_that_outlives_the_grace(site: Site) -> Non
     [job_id] = await site.insert([_slow(60)])
     worker = site.start_worker("--concurrency", "1", "--shutdown-grace", "1", *FAST)
 
-    async def running() -> bool:
-        return await site.count(JobState.RUNNING) == 1
+    async def running() -> bool:  # begun in the worker, not only claimed
+        return job_id in site.started()
 
     await eventually(running, timeout=30, what="the job to run")
     worker.signal(signal.SIGTERM)
@@ -75,8 +76,8 @@ async def test_a_second_sigterm_skips_the_grace(site: Site) -> None:
     [job_id] = await site.insert([_slow(60)])
     worker = site.start_worker("--concurrency", "1", "--shutdown-grace", "60", *FAST)
 
-    async def running() -> bool:
-        return await site.count(JobState.RUNNING) == 1
+    async def running() -> bool:  # begun in the worker, not only claimed
+        return job_id in site.started()
 
     async def draining() -> bool:
         return "stopping" in worker.output()
