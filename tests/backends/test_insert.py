@@ -246,3 +246,11 @@ async def test_a_failing_batch_inserts_nothing(backend: Backend, now: datetime) 
     assert await backend.job_count(filter=JobFilter()) == 0
     (row,) = await backend.job_insert_many([good], now=now)
     assert row.created is True
+
+
+async def test_a_single_job_with_arguments_that_are_not_json_is_refused(
+    backend: Backend, now: datetime
+) -> None:
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the error type is the store's own
+        await backend.job_insert_many([new_job("bad", kwargs="{")], now=now)
+    assert await backend.job_count(filter=JobFilter()) == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from _polling import until
 from workhorse.backends.base import JobFilter, NewJob
 from workhorse.backends.sqlite import SQLiteBackend, inline
 from workhorse.errors import BackendUnavailableError, SerializationError
@@ -91,6 +92,23 @@ async def test_a_loop_of_lone_enqueues_lets_the_loop_run_its_timers(
 async def test_a_lone_enqueue_that_fails_raises_and_stores_nothing(store: SQLiteBackend) -> None:
     with pytest.raises(SerializationError):
         await store.job_insert_many([NewJob(task="t", args="not json")])
+    assert await store.job_count(filter=JobFilter()) == 0
+
+
+async def test_a_lone_enqueue_that_fails_behind_another_writer_raises_and_stores_nothing(
+    store: SQLiteBackend, db_path: Path
+) -> None:
+    thread, _ = await _traces(store)
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the enqueue gives way to the connection thread
+    try:
+        failing = asyncio.create_task(store.job_insert_many([NewJob(task="t", args="[1,")]))
+        await until(lambda: "BEGIN IMMEDIATE" in thread, what="the thread waiting for the lock")
+        other.execute("COMMIT")
+        with pytest.raises(SerializationError, match="not valid JSON"):
+            await asyncio.wait_for(failing, 10)
+    finally:
+        other.close()
     assert await store.job_count(filter=JobFilter()) == 0
 
 

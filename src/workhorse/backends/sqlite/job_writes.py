@@ -37,33 +37,40 @@ def insert(conn: sqlite3.Connection, batch: InsertBatch) -> list[InsertedJob]:
     """Insert ``batch`` in order. Runs of jobs without a unique key go in multi-row
     INSERTs; a job with a key is inserted alone, or answered with the live job that
     holds it (see ``unique.insert_unique``)."""
-    inserted: list[InsertedJob] = []
-    start, end = 0, len(batch)
     try:
-        while start < end:
-            params, state, rule = batch[start]
-            if params[_UNIQUE_KEY] is not None:
-                inserted.append(insert_unique(conn, params, state, rule))
-                start += 1
-                continue
-            stop = start + 1
-            while stop < end and batch[stop][0][_UNIQUE_KEY] is None:
-                stop += 1
-            run = batch[start:stop]
-            # The write lock is held, so this run's ids are consecutive, ending here.
-            last = _insert_run(conn, [entry[0] for entry in run])
-            first = last - len(run) + 1
-            inserted.extend(
-                InsertedJob(job_id, entry[1], True)
-                for job_id, entry in zip(range(first, last + 1), run, strict=True)
-            )
-            start = stop
+        if len(batch) == 1 and batch[0][0][_UNIQUE_KEY] is None:  # the usual enqueue
+            params, state, _ = batch[0]
+            return [InsertedJob(_insert_run(conn, [params]), state, True)]
+        return _insert_batch(conn, batch)
     except sqlite3.IntegrityError as exc:
         if "_is_json" in str(exc):
             raise SerializationError(
                 f"job arguments are not valid JSON text ({exc}); nothing was inserted"
             ) from exc
         raise
+
+
+def _insert_batch(conn: sqlite3.Connection, batch: InsertBatch) -> list[InsertedJob]:
+    inserted: list[InsertedJob] = []
+    start, end = 0, len(batch)
+    while start < end:
+        params, state, rule = batch[start]
+        if params[_UNIQUE_KEY] is not None:
+            inserted.append(insert_unique(conn, params, state, rule))
+            start += 1
+            continue
+        stop = start + 1
+        while stop < end and batch[stop][0][_UNIQUE_KEY] is None:
+            stop += 1
+        run = batch[start:stop]
+        # The write lock is held, so this run's ids are consecutive, ending here.
+        last = _insert_run(conn, [entry[0] for entry in run])
+        first = last - len(run) + 1
+        inserted.extend(
+            InsertedJob(job_id, entry[1], True)
+            for job_id, entry in zip(range(first, last + 1), run, strict=True)
+        )
+        start = stop
     return inserted
 
 
