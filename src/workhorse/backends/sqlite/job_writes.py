@@ -51,6 +51,7 @@ def insert(conn: sqlite3.Connection, batch: InsertBatch) -> list[InsertedJob]:
 
 
 def _insert_batch(conn: sqlite3.Connection, batch: InsertBatch) -> list[InsertedJob]:
+    """:func:`insert` of several jobs, or of one with a unique key."""
     inserted: list[InsertedJob] = []
     start, end = 0, len(batch)
     while start < end:
