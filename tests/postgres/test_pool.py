@@ -1,16 +1,21 @@
 """The connection pool: busy is not down (an exhausted pool says so and is kept), the
-connection returned last is handed out first, and workers size it for what they run
-unless the configuration fixes its size."""
+connection returned last is handed out first, workers size it for what they run unless
+the configuration fixes its size, and it reaches a server on this machine through its
+Unix socket when the URL names the socket's directory."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
-from workhorse.backends.base import WorkerInfo
+from conftest import PG_URL
+from workhorse.backends.base import NewJob, WorkerInfo
 from workhorse.backends.postgres import PostgresBackend
 from workhorse.backends.postgres.backend import worker_connections
 from workhorse.backends.postgres.config import parse_config
@@ -126,3 +131,32 @@ def test_pool_options_in_the_url() -> None:
     assert "max_size" not in config.conninfo
     assert parse_config("postgresql://h/db?max_size=7", {"max_size": 3}).max_size == 3
     assert parse_config("postgresql://h/db", {}).max_size is None
+
+
+async def test_a_store_on_the_servers_unix_socket(pg_schema: str) -> None:
+    # The README's URL for a server on the same machine: its socket directory as host.
+    with psycopg.connect(PG_URL) as conn:
+        (directories,) = conn.execute("SHOW unix_socket_directories").fetchone() or ("",)
+    directory = next((d.strip() for d in directories.split(",") if os.path.isdir(d.strip())), "")
+    if not directory:
+        pytest.skip(f"the server's socket directories ({directories!r}) are not on this machine")
+    params = conninfo_to_dict(PG_URL)
+    url = (
+        f"postgresql://{params.get('user', '')}@/{params.get('dbname', '')}"
+        f"?host={directory}&schema={pg_schema}"
+    )
+    store = PostgresBackend(url)
+    await store.connect()
+    try:
+        await store.migrate()
+        (inserted,) = await store.job_insert_many([NewJob(task="t")])
+        (row,) = await store._pool.fetch(
+            "SELECT client_addr IS NULL AS local FROM pg_stat_activity"
+            " WHERE pid = pg_backend_pid()",
+            {},
+        )
+        assert row["local"], "connected over TCP, not the socket"
+        assert (await store.job_get(job_id=inserted.id)) is not None
+        assert directory in store._config.target  # what its errors name
+    finally:
+        await store.close()
