@@ -3,7 +3,8 @@
     python benchmarks/peers/run.py                       # everything (about 45-60 minutes)
     python benchmarks/peers/run.py --only workhorse_sqlite,workhorse_postgres
 
-Creates (once) the harness's own virtualenvs under ``benchmarks/peers/``, runs the same
+Creates (once) the harness's own virtualenvs under ``benchmarks/peers/``, runs the single
+enqueue on every system in two rounds (the second in the other order), then the whole
 workload on each system in turn (each in a subprocess with a time limit: a system that
 fails or times out gets a row saying so and the run goes on), and writes
 ``benchmarks/results/peers.md``, ``peers.png`` and the raw ``peers.json``. With ``--only``,
@@ -21,6 +22,7 @@ import contextlib
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,11 @@ sys.path.insert(0, str(PEERS_DIR))
 from harness.registry import ENTRIES, Entry  # noqa: E402
 from harness.venvs import VENVS  # noqa: E402
 
+SINGLE_ROUNDS = 2
+"""Rounds of single enqueues through every system before the main one: a system's figure
+is the median of its rounds, so that the disk's drift over a run (an fsync's latency moves
+by a tenth within minutes) weighs alike on every system."""
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,6 +49,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--sleep-jobs", type=int, default=2_000)
+    parser.add_argument(
+        "--single-rounds",
+        type=int,
+        default=SINGLE_ROUNDS,
+        help="rounds of single enqueues on every system before the main one",
+    )
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per system")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     parser.add_argument("--in-venv", action="store_true", help=argparse.SUPPRESS)
@@ -58,8 +71,11 @@ def bootstrap(args: argparse.Namespace) -> None:
     os.execv(python, [python, __file__, *sys.argv[1:], "--in-venv"])
 
 
-def run_entry(entry: Entry, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Run one system's runner under its time limit; its result, or a failure row."""
+def run_entry(
+    entry: Entry, args: argparse.Namespace, workdir: Path, *, single_only: bool = False
+) -> dict[str, Any]:
+    """Run one system's runner under its time limit (only its single enqueue, with
+    ``single_only``); its result, or a failure row."""
     out = workdir / f"{entry.module}.json"
     pid_file = workdir / f"{entry.module}.pids"
     cmd = [
@@ -80,6 +96,8 @@ def run_entry(entry: Entry, args: argparse.Namespace, workdir: Path) -> dict[str
     ]
     if entry.postgres:
         cmd.append("--postgres")
+    if single_only:
+        cmd.append("--single-only")
     env = {**os.environ, "PYTHONPATH": str(PEERS_DIR)}
     started = time.monotonic()
     log = workdir / f"{entry.module}.log"
@@ -127,6 +145,33 @@ def kill_everything(proc: subprocess.Popen[bytes], pid_file: Path, entry: Entry)
             pg.drop_database(pg.dsn_for(f"peers_{entry.module}"))
 
 
+def single_rounds(
+    entries: list[Entry], args: argparse.Namespace, workdir: Path
+) -> dict[str, list[float]]:
+    """Single-enqueue rates of every system in ``args.single_rounds`` rounds, each round
+    through all of them (every other one in reverse order)."""
+    rates: dict[str, list[float]] = {entry.module: [] for entry in entries}
+    for index in range(args.single_rounds):
+        order = entries[::-1] if index % 2 == 0 else entries
+        for entry in order:
+            result = run_entry(entry, args, workdir, single_only=True)
+            rate = result.get("enqueue_single")
+            shown = f"{rate:,.0f}/s" if rate else result.get("error", "?").splitlines()[0]
+            print(f"[peers] single round {index + 1}: {entry.module} {shown}", flush=True)
+            if rate:
+                rates[entry.module].append(rate)
+    return rates
+
+
+def with_rounds(result: dict[str, Any], rates: list[float]) -> None:
+    """Report the median of the earlier rounds and the main run's own single enqueue."""
+    if result.get("enqueue_single"):
+        rates = [*rates, result["enqueue_single"]]
+    if rates:
+        result["enqueue_single_rounds"] = rates
+        result["enqueue_single"] = statistics.median(rates)
+
+
 def main() -> None:
     args = parse_args()
     if not args.in_venv:
@@ -150,10 +195,12 @@ def main() -> None:
         json_path.write_text(json.dumps(data, indent=2, default=str))
 
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
+        rounds = single_rounds(entries, args, Path(tmp))
         for entry in entries:
             print(f"[peers] {entry.module} ... (load {os.getloadavg()[0]:.2f})", flush=True)
             result = run_entry(entry, args, Path(tmp))
             result["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            with_rounds(result, rounds[entry.module])
             rows[entry.module] = result
             print(f"[peers]   {report.one_line(result)}", flush=True)
             save()

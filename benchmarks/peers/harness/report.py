@@ -90,6 +90,17 @@ def ratio(
     return f"{value:.2f}x"
 
 
+def rounds_note(row: dict[str, Any]) -> str:
+    """What the single enqueue's figure is the median of, if of more than one round."""
+    rates: list[float] = row.get("enqueue_single_rounds", [])
+    if len(rates) < 2:
+        return ""
+    return (
+        f"single enqueue: median of {len(rates)} rounds "
+        f"({', '.join(f'{rate:,.0f}' for rate in rates)})"
+    )
+
+
 def write(data: dict[str, Any], md_path: Path, png_path: Path) -> None:
     """Write the Markdown report and the chart."""
     rows: list[dict[str, Any]] = data["rows"]
@@ -106,7 +117,9 @@ def write(data: dict[str, Any], md_path: Path, png_path: Path) -> None:
         "column, with the time they were measured in `peers.json`. Other work ran on the same "
         "2 cores at the same time: the numbers move with machine load.",
         "",
-        f"Workload: {data['params'].get('jobs', 20000):,} no-op jobs; pickup latency over "
+        f"Workload: {data['params'].get('jobs', 20000):,} no-op jobs (single enqueue: the "
+        "median of the rounds in the notes, each round through every system in turn, the "
+        "first in reverse order, the last the main run's); pickup latency over "
         f"{data['params'].get('samples', 200)} jobs enqueued one at a time to an idle worker; "
         f"{data['params'].get('sleep_jobs', 2000):,} jobs that each sleep 50 ms at "
         "concurrency 50 (ideal: 2.00 s). Completion is counted from effects the tasks "
@@ -120,6 +133,7 @@ def write(data: dict[str, Any], md_path: Path, png_path: Path) -> None:
     for row in rows:
         notes = [row.get("bulk_note", "")]
         notes += [row[k] for k in ("drain_note", "drain_io_note", "latency_note") if k in row]
+        notes.append(rounds_note(row))
         if "error" in row:
             notes.append("**FAILED**: " + row["error"].splitlines()[0][:160].replace("|", "/"))
         cells = [fmt(key, row.get(key)) for key, _, _ in FIGURES]

@@ -4,7 +4,8 @@ Started by ``run.py`` with the Python of the virtualenv the system needs::
 
     python -m harness.runner huey_sqlite --out result.json
 
-Phases, each bounded in time: enqueue N no-op jobs one call at a time; drain them with
+Phases, each bounded in time (``--single-only``: the first alone, for run.py's rounds of
+single enqueues): enqueue N no-op jobs one call at a time; drain them with
 one worker process at the system's drain concurrency (16 for most); enqueue N more with
 the bulk call (one call at a time where there is none) and drain them with one worker
 process at concurrency 50; pickup latency of jobs enqueued one at a time to that now idle
@@ -174,6 +175,8 @@ class Runner:
         await system.setup()
 
         await self.enqueue_single(args.jobs)
+        if args.single_only:
+            return
         await self.drain("drain", args.jobs, system.drain_concurrency)
         self.stop_workers()
         if system.has_bulk:
@@ -283,6 +286,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--sleep-jobs", type=int, default=2_000)
     parser.add_argument("--postgres", action="store_true", help="create a database for it")
+    parser.add_argument(
+        "--single-only", action="store_true", help="only the single enqueue (a round of run.py)"
+    )
     parser.add_argument(
         "--pid-file", type=Path, required=True, help="worker pids, for run.py to kill on timeout"
     )
