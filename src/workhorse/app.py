@@ -412,14 +412,13 @@ class Workhorse:
         store = await self.backend()
         inserted = await store.job_insert_many(rows, connection=connection)
         pairs = list(zip(rows, inserted, strict=True))
-        created = [new for new, row in pairs if row.created]
         jobs: list[Job[Any]] = [Job(self, row.id, new.task, row.created) for new, row in pairs]
         if self.is_eager:
             from workhorse.eager import run_eagerly
 
             await run_eagerly(self, store, [job for job in jobs if job.created])
             return jobs
-        self._count_enqueued(created)
+        self._count_enqueued([new for new, row in pairs if row.created])
         if connection is None and self._wakers:  # a worker in this process
             self._wake_local(row.queue for row in rows)
         return jobs
