@@ -1,10 +1,10 @@
 """workhorse against its Python peers, side by side, in one command::
 
-    python benchmarks/peers/run.py                       # everything (about 45-60 minutes)
+    python benchmarks/peers/run.py                       # everything (about 30 minutes on 2 cores)
     python benchmarks/peers/run.py --only workhorse_sqlite,workhorse_postgres
 
 Creates (once) the harness's own virtualenvs under ``benchmarks/peers/``, runs the single
-enqueue on every system in two rounds (the second in the other order), then the whole
+enqueue on every system in two rounds (the first in reverse order), then the whole
 workload on each system in turn (each in a subprocess with a time limit: a system that
 fails or times out gets a row saying so and the run goes on), and writes
 ``benchmarks/results/peers.md``, ``peers.png`` and the raw ``peers.json``. With ``--only``,
