@@ -196,20 +196,38 @@ async def test_a_locked_database_sends_the_write_to_the_thread_without_blocking_
     assert record.state == ("running" if write == "claim" else "queued")
 
 
-async def test_a_slow_inline_write_sends_writes_to_the_thread_for_a_while(
+def _commit_slowly(conn: sqlite3.Connection) -> None:
+    """A write on a slow disk: its commit takes 10 ms, five times ``SLOW_WRITE``."""
+    time.sleep(0.01)  # the slow disk itself, not a wait for anything
+
+
+async def test_slow_inline_writes_in_a_row_send_writes_to_the_thread_for_a_while(
     store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    thread, caller = await _traces(store)
-    monkeypatch.setattr(inline, "SLOW_WRITE", 0.0)  # any write is too slow on average
+    monkeypatch.setattr(inline, "SLOW_WRITE", 0.002)
     monkeypatch.setattr(inline, "COOL_DOWN", 0.2)
-    await store.job_insert_many([NewJob(task="t")])
+    thread, caller = await _traces(store)
+    # Each counts as STALL (4 ms): the average passes 2 ms at the fourteenth (2.05).
+    for _ in range(14):
+        store._db._inline.write(_commit_slowly)
     cooling_since = time.monotonic()
     await store.job_insert_many([NewJob(task="t")])
-    assert (_commits(caller), _commits(thread)) == (1, 1)
-    monkeypatch.setattr(inline, "SLOW_WRITE", 60.0)
+    assert (_commits(caller), _commits(thread)) == (14, 1)
     await asyncio.sleep(max(0.0, cooling_since + 0.25 - time.monotonic()))  # the rule's own time
     await store.job_insert_many([NewJob(task="t")])
     assert (_commits(caller), _commits(thread)) == (1, 0)
+
+
+async def test_one_stalled_inline_write_does_not_send_writes_to_the_thread(
+    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inline, "SLOW_WRITE", 0.002)
+    thread, caller = await _traces(store)
+    await store.job_insert_many([NewJob(task="t")])
+    # A preempted thread, an fsync behind the disk's other work: 50 ms, once.
+    store._db._inline.write(lambda conn: time.sleep(0.05))
+    await store.job_insert_many([NewJob(task="t")])
+    assert (_commits(caller), _commits(thread)) == (3, 0)
 
 
 async def test_inline_connections_leave_checkpoints_to_the_thread(

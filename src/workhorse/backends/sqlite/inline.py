@@ -11,8 +11,12 @@ commits without an fsync (``durable=False``), as it would on the connection thre
 What the calling thread still pays is the statement and a durable commit's fsync. Where that
 is slow (a network disk, a saturated device), running on the event loop would stall
 it: when the running average of inline writes exceeds ``SLOW_WRITE``, writes go back to
-the connection thread for ``COOL_DOWN`` seconds. An average, so that one write that was
-merely preempted on a busy machine does not count as a slow disk.
+the connection thread for ``COOL_DOWN`` seconds. A slow average, to which a write adds
+``STALL`` seconds at most, so that writes merely preempted, or whose fsyncs waited
+behind the disk's other work, do not count as a slow disk: it takes twelve to fourteen
+slow writes in a row. (On a VM whose fsyncs take 0.3 ms, one of 9 or 15 ms now and
+then, or a few of 4 ms close together, sent the writes of the next five seconds through
+the thread, at half the rate, while every write counted whole with a weight of a fifth.)
 
 These connections never checkpoint on their own (a checkpoint copies pages and fsyncs
 the database file, far too long for an event loop): every ``CHECKPOINT_EVERY`` commits
@@ -41,10 +45,12 @@ T = TypeVar("T")
 SLOW_WRITE = 0.002
 """Seconds inline writes may take on average before writes go back to the connection
 thread."""
-SMOOTHING = 0.2
+SMOOTHING = 0.05
 """Weight of the newest write in the running average."""
+STALL = 2 * SLOW_WRITE
+"""Seconds a write counts for in the running average at most, however long it took."""
 COOL_DOWN = 5.0
-"""Seconds writes stay on the connection thread after a slow inline write."""
+"""Seconds writes stay on the connection thread once inline writes were found slow."""
 CHECKPOINT_EVERY = 256
 """Inline commits between two checkpoints asked of the connection thread."""
 TURN_EVERY = 0.001
@@ -108,7 +114,7 @@ class InlineWriter:
             self._local.wal.sync()
         elapsed = time.perf_counter() - started
         self._local.held += elapsed
-        self._average += (elapsed - self._average) * SMOOTHING
+        self._average += (min(elapsed, STALL) - self._average) * SMOOTHING
         if self._average > SLOW_WRITE:
             self._resume_at = time.monotonic() + COOL_DOWN
             self._average = 0.0  # after the cool-down, measure afresh
