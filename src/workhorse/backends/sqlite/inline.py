@@ -16,7 +16,8 @@ the connection thread for ``COOL_DOWN`` seconds. A slow average, to which a writ
 behind the disk's other work, do not count as a slow disk: it takes twelve to fourteen
 slow writes in a row. (On a VM whose fsyncs take 0.3 ms, one of 9 or 15 ms now and
 then, or a few of 4 ms close together, sent the writes of the next five seconds through
-the thread, at half the rate, while every write counted whole with a weight of a fifth.)
+the thread, at half to two thirds the rate, while every write counted whole with a
+weight of a fifth.)
 
 These connections never checkpoint on their own (a checkpoint copies pages and fsyncs
 the database file, far too long for an event loop): every ``CHECKPOINT_EVERY`` commits
