@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -196,9 +197,13 @@ async def test_a_locked_database_sends_the_write_to_the_thread_without_blocking_
     assert record.state == ("running" if write == "claim" else "queued")
 
 
-def _commit_slowly(conn: sqlite3.Connection) -> None:
-    """A write on a slow disk: its commit takes 10 ms, five times ``SLOW_WRITE``."""
-    time.sleep(0.01)  # the slow disk itself, not a wait for anything
+def _taking(seconds: float) -> Callable[[sqlite3.Connection], None]:
+    """A write whose commit takes ``seconds``, as on a slow or stalled disk."""
+
+    def write(conn: sqlite3.Connection) -> None:
+        time.sleep(seconds)  # the disk itself, not a wait for anything
+
+    return write
 
 
 async def test_slow_inline_writes_in_a_row_send_writes_to_the_thread_for_a_while(
@@ -210,7 +215,7 @@ async def test_slow_inline_writes_in_a_row_send_writes_to_the_thread_for_a_while
     slow_writes = 0
     while True:
         try:
-            store._db._inline.write(_commit_slowly)
+            store._db._inline.write(_taking(0.01))  # five times SLOW_WRITE
         except inline.GaveWay:
             break
         slow_writes += 1
@@ -232,7 +237,7 @@ async def test_one_stalled_inline_write_does_not_send_writes_to_the_thread(
     thread, caller = await _traces(store)
     await store.job_insert_many([NewJob(task="t")])
     # A preempted thread, an fsync behind the disk's other work: 50 ms, once.
-    store._db._inline.write(lambda conn: time.sleep(0.05))
+    store._db._inline.write(_taking(0.05))
     await store.job_insert_many([NewJob(task="t")])
     assert (_commits(caller), _commits(thread)) == (3, 0)
 
