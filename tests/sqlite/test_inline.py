@@ -250,27 +250,89 @@ async def test_one_stalled_inline_write_does_not_send_writes_to_the_thread(
     assert (_commits(caller), _commits(thread)) == (3, 0)
 
 
-async def test_inline_connections_leave_checkpoints_to_the_thread(
-    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+CHECKPOINT = "PRAGMA wal_checkpoint(FULL)"
+
+
+def _wal_restarts(db_path: Path) -> int:
+    """The WAL header's checkpoint sequence number: SQLite adds one each time a writer
+    starts the WAL over, which it does only once every frame was copied back."""
+    with Path(f"{db_path}-wal").open("rb") as wal:
+        return int.from_bytes(wal.read(32)[12:16], "big")
+
+
+async def _thread_checkpointed(store: SQLiteBackend, thread: list[str]) -> None:
+    deadline = time.monotonic() + 10
+    while CHECKPOINT not in thread:
+        assert time.monotonic() < deadline, thread
+        await store._db.read(lambda conn: None)  # runs after the posted checkpoint
+
+
+async def test_an_inline_writer_checkpoints_after_its_commit_when_nothing_is_in_the_way(
+    store: SQLiteBackend, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     thread, caller = await _traces(store)
     monkeypatch.setattr(inline, "CHECKPOINT_EVERY", 3)
     for _ in range(3):
         await store.job_insert_many([NewJob(task="t")])
-    checkpoint = "PRAGMA wal_checkpoint(FULL)"
-    deadline = time.monotonic() + 10
-    while checkpoint not in thread:
-        assert time.monotonic() < deadline, thread
-        await store._db.read(lambda conn: None)  # runs after the posted checkpoint
+    assert caller[-1] == CHECKPOINT  # right after the third commit, on this thread
     assert _commits(caller) == 3
-    assert (
-        int(store._db._inline._connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
-    )
-    # Once the checkpoint is done, enqueues commit on the caller's thread again.
-    await store._db.read(lambda conn: None)  # queued behind the whole checkpoint
+    assert CHECKPOINT not in thread
+    # SQLite never checkpoints on its own there, at a moment of its choosing.
+    conn = store._db._inline._connection()
+    assert int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
+    # Every frame went back, so the next write starts the WAL over; no inline writer
+    # gives way to the thread.
+    restarts = _wal_restarts(db_path)
+    await store.job_insert_many([NewJob(task="t")])
+    assert _wal_restarts(db_path) == restarts + 1
+    assert (_commits(caller), _commits(thread)) == (1, 0)
+
+
+async def test_a_checkpoint_a_reader_holds_up_goes_to_the_thread(
+    store: SQLiteBackend, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.job_insert_many([NewJob(task="t")])
+    thread, caller = await _traces(store)
+    monkeypatch.setattr(inline, "CHECKPOINT_EVERY", 3)
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM workhorse_jobs").fetchone()  # holds a snapshot
+        for _ in range(2):
+            await store.job_insert_many([NewJob(task="t")])
+        # The inline checkpoint cannot copy the frames after the reader's snapshot:
+        # it does not wait for the reader, and the connection thread takes over.
+        assert caller[-1] == CHECKPOINT
+        await _thread_checkpointed(store, thread)
+    finally:
+        reader.close()
+    assert _commits(caller) == 2
+    assert await store.job_count(filter=JobFilter()) == 3
+    # Once the thread's checkpoint is done, enqueues commit on the caller's thread again.
+    await until(lambda: _inline_open(store), what="the end of the thread's checkpoint")
     thread.clear()
     await store.job_insert_many([NewJob(task="t")])
     assert (_commits(caller), _commits(thread)) == (1, 0)
+
+
+async def test_a_slow_inline_checkpoint_sends_checkpoints_to_the_thread_for_a_while(
+    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thread, caller = await _traces(store)
+    monkeypatch.setattr(inline, "CHECKPOINT_EVERY", 2)
+    monkeypatch.setattr(inline, "SLOW_CHECKPOINT", 0.0)  # any checkpoint is slow
+    monkeypatch.setattr(inline, "COOL_DOWN", 3600.0)
+    for _ in range(2):
+        await store.job_insert_many([NewJob(task="t")])
+    assert caller.count(CHECKPOINT) == 1  # made inline, and found slow
+    assert CHECKPOINT not in thread
+    caller.clear()
+    for _ in range(2):
+        await store.job_insert_many([NewJob(task="t")])
+    await _thread_checkpointed(store, thread)
+    assert CHECKPOINT not in caller
+    assert _commits(caller) == 2  # the enqueues themselves stay inline
+    assert await store.job_count(filter=JobFilter()) == 4
 
 
 async def test_enqueues_without_a_pause_keep_the_wal_from_growing(

@@ -144,12 +144,13 @@ class Database:
         return await self._writes.submit(fn, (probe, params), durable=durable, inline=inline)
 
     def _checkpoint_soon(self, done: Callable[[], None]) -> None:
-        # Inline connections never checkpoint: the connection thread does, while they
-        # give way to it (``done`` lets them write again). FULL holds this process's
-        # other writers and those of other processes off while it copies, so that the
-        # next writer starts the WAL over; it waits CHECKPOINT_WAIT at most for them
-        # and for readers, then copies what it can without blocking (and is not
-        # retried: the next one comes CHECKPOINT_EVERY commits later).
+        # The checkpoint an inline connection could not finish at once (or after a slow
+        # one): the connection thread makes it, while the inline connections give way
+        # (``done`` lets them write again). FULL holds this process's other writers and
+        # those of other processes off while it copies, so that the next writer starts
+        # the WAL over; it waits CHECKPOINT_WAIT at most for them and for readers, then
+        # copies what it can without blocking (and is not retried: the next one comes
+        # CHECKPOINT_EVERY commits later).
         def checkpoint() -> None:
             try:
                 with contextlib.suppress(sqlite3.Error, BackendUnavailableError):
