@@ -70,3 +70,44 @@ def test_registering_twice_keeps_one_adapter(adapters: dict[object, object]) -> 
     first = adapters[NONE_KEY]
     bind_none_directly()
     assert adapters[NONE_KEY] is first
+
+
+async def test_a_job_that_sets_no_optional_column_binds_none_of_them(
+    store: SQLiteBackend,
+) -> None:
+    statements: list[str] = []
+    await store._db.read(lambda conn: conn.set_trace_callback(statements.append))
+    store._db._inline._connection().set_trace_callback(statements.append)
+    (row,) = await store.job_insert_many([NewJob(task="t")])
+    (insert,) = [sql for sql in statements if "INSERT INTO workhorse_jobs" in sql]
+    values = insert.split("VALUES", 1)[1]  # the trace shows them bound
+    assert "NULL" not in values
+    record = await store.job_get(job_id=row.id)
+    assert record is not None
+    assert (record.timeout, record.tenant, record.labels, record.parent_id, record.meta) == (
+        None,
+        None,
+        {},
+        None,
+        {},
+    )
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"timeout": 5.0},
+        {"tenant": "acme"},
+        {"labels": {"team": "a"}},
+        {"parent_id": 1},
+        {"meta": {"origin": "api"}},
+    ],
+)
+async def test_a_job_that_sets_an_optional_column_keeps_it(
+    store: SQLiteBackend, option: dict[str, object]
+) -> None:
+    (row,) = await store.job_insert_many([NewJob(task="t", **option)])  # type: ignore[arg-type]
+    record = await store.job_get(job_id=row.id)
+    assert record is not None
+    ((column, value),) = option.items()
+    assert getattr(record, column) == value

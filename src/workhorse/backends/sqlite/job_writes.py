@@ -29,6 +29,9 @@ from workhorse.errors import JobStateError, SerializationError
 from workhorse.jobs import JobRecord, JobState
 
 _UNIQUE_KEY = 11  # position of unique_key in InsertParams
+_DEFAULTS = (None, None, "{}", None, None, "{}")
+"""timeout, tenant, labels, unique_key, parent_id and meta (InsertParams[8:14]) of a job
+that sets none of them: job_insert_plain leaves them out."""
 
 InsertBatch = list[tuple[InsertParams, JobState, UniqueRule | None]]
 
@@ -40,7 +43,7 @@ def insert(conn: sqlite3.Connection, batch: InsertBatch) -> list[InsertedJob]:
     try:
         if len(batch) == 1 and batch[0][0][_UNIQUE_KEY] is None:  # the usual enqueue
             params, state, _ = batch[0]
-            return [InsertedJob(_insert_run(conn, [params]), state, True)]
+            return [InsertedJob(_insert_one(conn, params), state, True)]
         return _insert_batch(conn, batch)
     except sqlite3.IntegrityError as exc:
         if "_is_json" in str(exc):
@@ -75,12 +78,22 @@ def _insert_batch(conn: sqlite3.Connection, batch: InsertBatch) -> list[Inserted
     return inserted
 
 
+def _insert_one(conn: sqlite3.Connection, params: InsertParams) -> int:
+    """Insert one job; its id."""
+    if params[8:14] == _DEFAULTS:
+        cursor = conn.execute(QUERIES["job_insert_plain"], params[:8] + params[14:])
+    else:
+        cursor = conn.execute(QUERIES["job_insert"], params)
+    job_id = cursor.lastrowid
+    assert job_id is not None
+    return job_id
+
+
 def _insert_run(conn: sqlite3.Connection, rows: list[InsertParams]) -> int:
     """Insert ``rows``; the id of the last one."""
     # The first takes the next id (see job_insert); SQLite numbers the others on from it.
-    last_id = conn.execute(QUERIES["job_insert"], rows[0]).lastrowid
-    assert last_id is not None
-    if len(rows) == 1:  # the usual enqueue: one statement, which knows its row's id
+    last_id = _insert_one(conn, rows[0])
+    if len(rows) == 1:
         return last_id
     # Multi-row VALUES statements take about half the time of one statement per row.
     rest = rows[1:]

@@ -11,6 +11,14 @@ INSERT INTO workhorse_jobs (
     tenant, labels, unique_key, parent_id, meta, created_at
 ) VALUES ((SELECT id FROM workhorse_next_job_id), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
+-- name: job_insert_plain
+-- job_insert for a job that leaves timeout, tenant, labels, unique_key, parent_id and
+-- meta at their defaults (nearly every enqueue): six parameters fewer to bind, four of
+-- them NULLs, which sqlite3 binds through a Python call each (see binding.py).
+INSERT INTO workhorse_jobs (
+    id, task, queue, state, priority, args, kwargs, run_at, max_attempts, created_at
+) VALUES ((SELECT id FROM workhorse_next_job_id), ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
 -- name: job_insert_next
 -- job_insert for the jobs that follow one job_insert inserted in the same transaction:
 -- SQLite numbers them on from the largest id present. statements.insert_rows_sql repeats
