@@ -19,9 +19,11 @@ from workhorse.errors import BackendUnavailableError, SerializationError
 
 @pytest.fixture(autouse=True)
 def patient(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No inline write counts as slow here (a loaded test machine would send writes to
-    the thread for a while, which only the test of that rule wants)."""
+    """No inline write or checkpoint counts as slow here (a loaded test machine would
+    send writes or checkpoints to the thread for a while, which only the tests of those
+    rules want)."""
     monkeypatch.setattr(inline, "SLOW_WRITE", 60.0)
+    monkeypatch.setattr(inline, "SLOW_CHECKPOINT", 60.0)
 
 
 def _commits(trace: list[str]) -> int:
